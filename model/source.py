@@ -1,0 +1,218 @@
+"""Read a model's TOML files: includes, merging, and where every table came from.
+
+The result is a tree of :class:`Table` (a dict that knows its file and key path) and plain
+lists and values. Errors found later point back into the right file and line through
+:func:`locate`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from polykfunc.errors import SpecError, Where
+
+MANIFEST = "model.toml"
+
+
+_TEXTS: dict[str, str] = {}
+
+
+def where_of(table: "Table", key: str | int | None = None) -> Where:
+    """The located place of ``table`` (or of ``key`` inside it)."""
+    w = table.where if key is None else table.where.child(key)
+    text = _TEXTS.get(w.file)
+    return locate(w, text) if text is not None else w
+
+
+def child_where(where: Where, key: str | int) -> Where:
+    """The located place of ``key`` below ``where``."""
+    w = where.child(key)
+    text = _TEXTS.get(w.file)
+    return locate(w, text) if text is not None else w
+
+
+class Table(dict):
+    """A TOML table that remembers where it was written."""
+
+    where: Where
+
+    def __init__(self, data: dict, where: Where):
+        super().__init__(data)
+        self.where = where
+
+
+def manifest_path(target: Path) -> Path:
+    """The manifest a target names: the file itself, or ``model.toml`` inside a folder."""
+    if target.is_dir():
+        found = target / MANIFEST
+        if not found.is_file():
+            raise SpecError(Where(str(target)), f"the folder has no {MANIFEST}",
+                            "a model folder holds a model.toml manifest; pass that file or its folder")
+        return found
+    if not target.exists():
+        raise SpecError(Where(str(target)), "no such file or folder",
+                        "run `polykfunc models` for the bundled models")
+    return target
+
+
+def read_model_files(target: Path) -> tuple[Table, list[Path]]:
+    """Read the manifest and every file it includes, merged into one document.
+
+    Returns the merged document and the files read, in order.
+    """
+    root = manifest_path(Path(target))
+    files: list[Path] = []
+    merged = Table({}, Where(_show(root)))
+    _read(root.resolve(), merged, files, stack=())
+    return merged, files
+
+
+def _show(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read(path: Path, into: Table, files: list[Path], stack: tuple[Path, ...]) -> None:
+    if path in stack:
+        chain = " -> ".join(_show(p) for p in stack + (path,))
+        raise SpecError(Where(_show(stack[-1])), f"include cycle: {chain}", "remove one of the includes")
+    if path in files:
+        return  # included twice through different routes: read once
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where = Where(_show(stack[-1]) if stack else _show(path), "model.include")
+        raise SpecError(where, f"included file {_show(path)} does not exist",
+                        "include paths are relative to the file that includes them") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(Where(_show(path)), f"cannot read the file: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _toml_error_line(str(exc))
+        raise SpecError(Where(_show(path), "", line), f"not valid TOML: {exc}",
+                        "check quotes, brackets and that every key = value pair is on one line") from None
+    files.append(path)
+    shown = _show(path)
+    _TEXTS[shown] = text
+    doc = _wrap(data, Where(shown, "", None), text)
+    includes = doc.get("model", {}).get("include", []) if isinstance(doc.get("model"), dict) else []
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise SpecError(locate(Where(shown, "model.include"), text), "include must be a list of file paths",
+                        'write include = ["contexts.toml", "kfuncs.toml"]')
+    _merge(into, doc, text)
+    for inc in includes:
+        _read((path.parent / inc).resolve(), into, files, stack + (path,))
+
+
+_LINE = re.compile(r"line (\d+)")
+
+
+def _toml_error_line(message: str) -> int | None:
+    m = _LINE.search(message)
+    return int(m.group(1)) if m else None
+
+
+def _wrap(value, where: Where, text: str):
+    if isinstance(value, dict):
+        t = Table({}, locate(where, text))
+        for k, v in value.items():
+            t[k] = _wrap(v, where.child(k), text)
+        return t
+    if isinstance(value, list):
+        return [_wrap(v, where.child(i), text) for i, v in enumerate(value)]
+    return value
+
+
+def _merge(into: Table, new: Table, text: str) -> None:
+    for key, value in new.items():
+        if key not in into:
+            into[key] = value
+            continue
+        old = into[key]
+        if key == "include" and into.where.path == "model":
+            continue  # each file's includes are followed separately
+        if isinstance(old, Table) and isinstance(value, Table):
+            _merge(old, value, text)
+        elif isinstance(old, list) and isinstance(value, list) and \
+                all(isinstance(v, Table) for v in old + value):
+            old.extend(value)
+        else:
+            where = value.where if isinstance(value, Table) else locate(new.where.child(key), text)
+            first = old.where if isinstance(old, Table) else into.where
+            raise SpecError(where, f"'{key}' is already defined in {first}",
+                            "a key may be defined once across all of a model's files")
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*(.+?)\s*\]\]?\s*(#.*)?$")
+_KEYLINE = re.compile(r"^\s*((?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*'))*)\s*=")
+
+
+def _split_key(key: str) -> list[str]:
+    parts = re.findall(r"\"([^\"]*)\"|'([^']*)'|([A-Za-z0-9_-]+)", key)
+    return [a or b or c for a, b, c in parts]
+
+
+_LINE_INDEX: dict[int, dict[str, int]] = {}
+
+
+def _index(text: str) -> dict[str, int]:
+    """Map each key path written in ``text`` to its first line (1-based)."""
+    cached = _LINE_INDEX.get(id(text))
+    if cached is not None and cached.get("\0text") == hash(text):
+        return cached
+    out: dict[str, int] = {"\0text": hash(text)}  # type: ignore[dict-item]
+    table: list[str] = []
+    counters: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = _HEADER.match(line)
+        if m and not _KEYLINE.match(line):
+            parts = _split_key(m.group(2))
+            if m.group(1) == "[[":
+                base = _path(parts)
+                idx = counters.get(base, 0)
+                counters[base] = idx + 1
+                table = parts[:-1] + [f"{parts[-1]}[{idx}]"]
+            else:
+                table = parts
+            out.setdefault(_path(table), lineno)
+            continue
+        m = _KEYLINE.match(line)
+        if m:
+            for i in range(1, len(_split_key(m.group(1))) + 1):
+                out.setdefault(_path(table + _split_key(m.group(1))[:i]), lineno)
+    _LINE_INDEX[id(text)] = out
+    return out
+
+
+def _path(parts: list[str]) -> str:
+    w = Where("")
+    for p in parts:
+        m = re.fullmatch(r"(.*)\[(\d+)\]", p)
+        if m:
+            w = w.child(m.group(1)).child(int(m.group(2)))
+        else:
+            w = w.child(p)
+    return w.path
+
+
+def locate(where: Where, text: str) -> Where:
+    """The same place with the line filled in: the line of the longest written prefix."""
+    index = _index(text)
+    path = where.path
+    while path:
+        if path in index:
+            return Where(where.file, where.path, index[path])
+        path = _parent(path)
+    return where
+
+
+def _parent(path: str) -> str:
+    if path.endswith("]"):
+        return path[: path.rindex("[")]
+    m = re.match(r"^(.*)\.(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\")$", path)
+    return m.group(1) if m else ""

@@ -1,0 +1,3 @@
+from polykfunc.cli import main
+
+main()

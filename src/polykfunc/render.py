@@ -1,0 +1,106 @@
+"""Human-readable output: summary tables (rich) and counterexamples in a few lines."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from polykfunc.model.spec import PROPERTIES
+
+from .results import Counterexample, ModelReport, Status
+
+COLUMNS = [Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.UNKNOWN, Status.VACUOUS,
+           Status.NOTE, Status.NOT_APPLICABLE]
+_STYLE = {Status.PROVED: "green", Status.KNOWN: "yellow", Status.COUNTEREXAMPLE: "bold red",
+          Status.UNKNOWN: "magenta", Status.VACUOUS: "bold red", Status.NOTE: "cyan",
+          Status.NOT_APPLICABLE: "dim"}
+
+
+def summary_table(reports: Iterable[ModelReport]) -> Table:
+    """One row per model and property: how many obligations ended how, and the time."""
+    t = Table(title="polykfunc prove", title_justify="left", show_edge=False, pad_edge=False)
+    t.add_column("model")
+    t.add_column("property")
+    for s in COLUMNS:
+        t.add_column(s.label, justify="right", style=_STYLE[s])
+    t.add_column("time", justify="right")
+    for rep in reports:
+        first = True
+        for prop in PROPERTIES:
+            rows = [r for r in rep.results if r.property == prop]
+            if not rows:
+                continue
+            counts = {s: sum(1 for r in rows if r.status == s) for s in COLUMNS}
+            secs = sum(r.seconds for r in rows)
+            t.add_row(rep.model if first else "", prop, *(str(counts[s]) if counts[s] else "·" for s in COLUMNS),
+                      f"{secs:.2f}s")
+            first = False
+        t.add_section()
+    return t
+
+
+def print_report(console: Console, reports: list[ModelReport], verbose: bool = False) -> None:
+    console.print(summary_table(reports))
+    for rep in reports:
+        cexs = [c for r in rep.results for c in r.counterexamples]
+        failing = [r for r in rep.results if r.status in (Status.VACUOUS, Status.UNKNOWN)]
+        if not cexs and not failing and not rep.missing_known:
+            continue
+        console.print()
+        console.print(f"[bold]{rep.model}[/bold] (kernel {rep.kernel}, {rep.seconds:.2f}s)")
+        for c in sorted(cexs, key=_order):
+            if c.severity == "note" and not verbose:
+                continue
+            for line in counterexample_lines(c):
+                console.print(line, highlight=False, markup=False)
+        notes = sum(1 for c in cexs if c.severity == "note")
+        if notes and not verbose:
+            console.print(f"  ({notes} note(s) on run-time choices that cannot move to load time; --verbose shows them)",
+                          highlight=False)
+        for r in failing:
+            console.print(f"  {r.status.label.upper()}  {r.id}: {r.reason}", highlight=False, markup=False)
+        for m in rep.missing_known:
+            console.print(f"  MISSING KNOWN BUG  {m.id} ({m.property} of {m.kfunc}"
+                          + (f", fixed by {m.fixed_by}" if m.fixed_by else "")
+                          + "): declared, but no counterexample shows it any more; the model or the kernel changed",
+                          highlight=False, markup=False)
+
+
+def _order(c: Counterexample):
+    return (c.severity != "error", c.known_bug is not None, c.property, c.kfunc or "", c.context or "")
+
+
+def counterexample_lines(c: Counterexample) -> list[str]:
+    """A counterexample in a few lines: what, where, the selection, what is violated, the state."""
+    if c.severity == "note":
+        tag = "NOTE"
+    elif c.known_bug:
+        tag = f"KNOWN {c.known_bug}" + (f" (fixed by {c.fixed_by})" if c.fixed_by else "")
+    else:
+        tag = "COUNTEREXAMPLE"
+    lines = [f"  {tag}  {c.obligation}" + (f" in {c.context}" if c.context and not c.copies else "")]
+    lines.append(f"    {c.summary}")
+    if c.copies:
+        for cp in c.copies:
+            lines.append(f"    state #{cp['copy']}: {cp['context']}" + (f" [{cp['case']}]" if cp['case'] else "")
+                         + f": {cp['unsafe_impl']} unsafe ({'; '.join(cp['violated'][:1])})")
+    else:
+        lines.append(f"    context   {c.context}" + (f" [case: {c.case}]" if c.case else ""))
+        lines.append(f"    outcome   {c.outcome}" + (f"  <- {c.rule}" if c.rule else ""))
+    for v, src in zip(c.violated, list(c.sources) + [""] * len(c.violated)):
+        lines.append(f"    violated  {v}" + (f"  [{src}]" if src else ""))
+    vals = dict(c.values)
+    shown = [f"{k}={_fmt(vals[k])}" for k in c.relevant if k in vals]
+    if shown:
+        lines.append(f"    state     {', '.join(shown)}")
+    return lines
+
+
+def _fmt(v) -> str:
+    if isinstance(v, frozenset):
+        return "{" + ",".join(sorted(v)) + "}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)

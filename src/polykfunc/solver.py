@@ -1,0 +1,179 @@
+"""The z3 encoding of model formulas, behind a small interface.
+
+:class:`Z3Session` owns one z3 solver for one model. It encodes :mod:`polykfunc.model.expr`
+trees (caching per node), adds the domain constraints of every variable it meets, and answers
+:class:`Answer` objects: ``sat`` with concrete values, ``unsat``, or ``unknown`` with z3's reason.
+A deterministic resource limit (z3's ``rlimit``) bounds every check; wall-clock time never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import z3
+
+from polykfunc.model.expr import (
+    And, Arith, BoolType, Cmp, Const, EnumType, Expr, FlagsType, FlagTest, Implies, IntType, Ite,
+    Not, Or, Value, Var,
+)
+
+#: Bumped whenever the encoding changes meaning (part of every cache key).
+ENCODING_VERSION = 1
+DEFAULT_RLIMIT = 20_000_000
+
+
+def z3_version() -> str:
+    return z3.get_version_string()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the solver said about one question."""
+
+    status: str                       # "sat", "unsat" or "unknown"
+    values: dict | None = None        # (ns, name, copy) -> value, when sat
+    reason: str = ""                  # z3's reason, when unknown
+    rlimit_used: int = 0
+
+
+class Z3Session:
+    """Encode and check formulas over one model's variables."""
+
+    def __init__(self, rlimit: int = DEFAULT_RLIMIT):
+        self.ctx = z3.Context()
+        self.solver = z3.Solver(ctx=self.ctx)
+        self.rlimit = rlimit
+        self.solver.set("rlimit", rlimit)
+        self._memo: dict[int, tuple[Expr, z3.ExprRef]] = {}
+        self._vars: dict[tuple[str, str, int], tuple[Var, object]] = {}
+
+    # -------------------------------------------------------------- encoding
+    def term(self, v: Var):
+        """The z3 term(s) of a variable: a Bool, an Int, or a dict of Bools for flags."""
+        got = self._vars.get(v.key)
+        if got is not None:
+            return got[1]
+        label = f"{v.ns}.{v.name}" + (f"#{v.copy}" if v.copy else "")
+        t = v.type
+        if isinstance(t, BoolType):
+            term: object = z3.Bool(label, self.ctx)
+        elif isinstance(t, FlagsType):
+            term = {m: z3.Bool(f"{label}.{m}", self.ctx) for m in t.values}
+        else:
+            term = z3.Int(label, self.ctx)
+        self._vars[v.key] = (v, term)
+        return term
+
+    def domain(self, v: Var) -> z3.BoolRef | None:
+        """The range constraint of an int or enum variable (None for bools and flags)."""
+        t = v.type
+        term = self.term(v)
+        if isinstance(t, IntType) and t.lo is not None:
+            return z3.And(term >= t.lo, term <= t.hi)  # type: ignore[operator]
+        if isinstance(t, EnumType):
+            return z3.And(term >= 0, term < len(t.values))  # type: ignore[operator]
+        return None
+
+    def encode(self, e: Expr):
+        hit = self._memo.get(id(e))
+        if hit is not None and hit[0] is e:
+            return hit[1]
+        out = self._encode(e)
+        self._memo[id(e)] = (e, out)
+        return out
+
+    def _encode(self, e: Expr):
+        c = self.ctx
+        if isinstance(e, Const):
+            if isinstance(e.value, bool):
+                return z3.BoolVal(e.value, c)
+            if isinstance(e.type, EnumType):
+                return z3.IntVal(e.type.values.index(e.value), c)  # type: ignore[arg-type]
+            return z3.IntVal(e.value, c)
+        if isinstance(e, Var):
+            term = self.term(e)
+            if isinstance(term, dict):
+                raise TypeError(f"flags variable {e} used as a value")
+            return term
+        if isinstance(e, FlagTest):
+            return self.term(e.var)[e.member]  # type: ignore[index]
+        if isinstance(e, Not):
+            return z3.Not(self.encode(e.arg), c)
+        if isinstance(e, And):
+            return z3.And([self.encode(a) for a in e.args] or [z3.BoolVal(True, c)])
+        if isinstance(e, Or):
+            return z3.Or([self.encode(a) for a in e.args] or [z3.BoolVal(False, c)])
+        if isinstance(e, Implies):
+            return z3.Implies(self.encode(e.lhs), self.encode(e.rhs), c)
+        if isinstance(e, Cmp):
+            a, b = self.encode(e.lhs), self.encode(e.rhs)
+            return {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b,
+                    "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b}[e.op]()
+        if isinstance(e, Arith):
+            a, b = self.encode(e.lhs), self.encode(e.rhs)
+            return a + b if e.op == "+" else a - b
+        if isinstance(e, Ite):
+            return z3.If(self.encode(e.cond), self.encode(e.then), self.encode(e.other), c)
+        raise TypeError(f"unknown expression node {e!r}")  # pragma: no cover
+
+    # -------------------------------------------------------------- checking
+    def check(self, formulas: Iterable[Expr], variables: Iterable[Var] = ()) -> Answer:
+        """Is the conjunction of ``formulas`` satisfiable? Values are read for ``variables``.
+
+        Every variable the formulas or ``variables`` mention is kept inside its declared range.
+        """
+        from polykfunc.model.expr import variables as vars_of
+        formulas = list(formulas)
+        wanted = list(variables)
+        seen: dict[tuple, Var] = {}
+        for f in formulas:
+            for v in vars_of(f):
+                seen[v.key] = v
+        for v in wanted:
+            seen[v.key] = v
+        s = self.solver
+        s.push()
+        try:
+            for v in seen.values():
+                d = self.domain(v)
+                if d is not None:
+                    s.add(d)
+            for f in formulas:
+                s.add(self.encode(f))
+            before = _rlimit_count(s)
+            result = s.check()
+            used = _rlimit_count(s) - before
+            if result == z3.sat:
+                m = s.model()
+                return Answer("sat", {k: self._value(m, v) for k, v in seen.items()}, rlimit_used=used)
+            if result == z3.unsat:
+                return Answer("unsat", rlimit_used=used)
+            return Answer("unknown", reason=s.reason_unknown(), rlimit_used=used)
+        finally:
+            s.pop()
+
+    def _value(self, m: z3.ModelRef, v: Var) -> Value:
+        term = self.term(v)
+        t = v.type
+        if isinstance(t, FlagsType):
+            return frozenset(name for name, b in term.items()  # type: ignore[union-attr]
+                             if z3.is_true(m.eval(b, model_completion=True)))
+        val = m.eval(term, model_completion=True)  # type: ignore[arg-type]
+        if isinstance(t, BoolType):
+            return z3.is_true(val)
+        n = val.as_long()  # type: ignore[union-attr]
+        if isinstance(t, EnumType):
+            return t.values[n]
+        return n
+
+
+def _rlimit_count(s: z3.Solver) -> int:
+    try:
+        st = s.statistics()
+        for k in st.keys():
+            if k == "rlimit count":
+                return int(st.get_key_value(k))
+    except z3.Z3Exception:
+        pass
+    return 0
