@@ -73,8 +73,8 @@ def visibility(model: Model) -> Iterator[Obligation]:
 
 
 def refinement(model: Model) -> Iterator[Obligation]:
-    """Where a kfunc has both a resolver and a selector, they choose the same outcome in every
-    state a context admits and the verifier lets through."""
+    """Where a kfunc has both a resolver and a selector, they choose the same implementation
+    (or both refuse the call) in every state a context admits and the verifier lets through."""
     base = runtime_premise(model)
     for k in model.kfuncs:
         if k.resolve is None or k.select is None:
@@ -83,7 +83,13 @@ def refinement(model: Model) -> Iterator[Obligation]:
             id=f"refinement/{k.name}", property="refinement", model=model.name,
             summary=f"the load-time resolver of {k.name} chooses what the runtime selector chooses",
             premise=conj(base, sem.load_admitted(model, k)),
-            goal=eq(sem.resolver_outcome(k), sem.selector_outcome(k)), kfunc=k.name)
+            goal=_same_choice(sem.resolver_outcome(k), sem.selector_outcome(k)), kfunc=k.name)
+
+
+def _same_choice(res, sel):
+    """Both pick the same implementation, or both refuse the call (at load or at run time)."""
+    zero = int_const(0)
+    return disj(eq(res, sel), conj(Cmp("<", res, zero), Cmp("<", sel, zero)))
 
 
 def non_vacuity(model: Model) -> Iterator[Obligation]:

@@ -69,7 +69,8 @@ def _problems(model: Model, cex: Counterexample) -> list[str]:
     elif cex.property == "refinement":
         if not evaluate(sem.load_admitted(model, k), env):
             problems.append("the verifier does not admit the call")
-        if evaluate(sem.resolver_outcome(k), env) == evaluate(sem.selector_outcome(k), env):
+        res, sel = evaluate(sem.resolver_outcome(k), env), evaluate(sem.selector_outcome(k), env)
+        if res == sel or (res < 0 and sel < 0):  # type: ignore[operator]
             problems.append("resolver and selector agree")
     elif cex.property == "visibility":
         if not evaluate(sem.load_admitted(model, k), env):

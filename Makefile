@@ -1,0 +1,31 @@
+# polykfunc: `make prove` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: prove test bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## prove: prove every bundled model (exit 0: all as expected)
+prove: $(STAMP)
+	$(BIN)/polykfunc prove
+
+## test: the whole test suite (pytest's "no tests ran", exit 5, is a failure)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+## bench: timing of prove on the bundled and synthetic models (writes bench/results.json)
+bench: $(STAMP)
+	$(BIN)/python bench/bench_prove.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,144 @@
+"""The verdict matrix: for each kfunc and context, what a call can get and whether that is proved.
+
+A cell lists every outcome some runtime state of the context can reach (found by enumeration
+with z3, each one confirmed by concrete evaluation), and its proof status from the safety and
+coverage obligations: ``proved``, ``known`` (a declared known bug), ``counterexample`` or
+``unknown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from polykfunc.errors import InternalError
+from polykfunc.model import semantics as sem
+from polykfunc.model.expr import Const, conj, eq, int_const, neg
+from polykfunc.model.spec import Model
+from polykfunc.properties.generate import runtime_premise
+
+from .prover import _wanted_vars, prove_model
+from .results import ModelReport, Status
+from .solver import DEFAULT_RLIMIT, Z3Session
+
+
+@dataclass(frozen=True)
+class Cell:
+    kfunc: str
+    context: str
+    outcomes: tuple[str, ...]     # implementation names, "rejected at load", "refused at run time"
+    status: str                   # proved / known / counterexample / unknown
+    findings: tuple[str, ...]     # obligation ids with a counterexample in this cell
+
+    @property
+    def allowed(self) -> bool:
+        return any(o not in ("rejected at load", "refused at run time") for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    model: str
+    kernel: str
+    kfuncs: tuple[str, ...]
+    contexts: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    complete: bool
+    report: ModelReport
+
+    @property
+    def exit_code(self) -> int:
+        from .results import exit_code
+        code = exit_code([self.report])
+        return code if self.complete or code else 3
+
+    def cell(self, kfunc: str, context: str) -> Cell:
+        for c in self.cells:
+            if c.kfunc == kfunc and c.context == context:
+                return c
+        raise KeyError((kfunc, context))
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "kernel": self.kernel, "complete": self.complete,
+            "kfuncs": list(self.kfuncs), "contexts": list(self.contexts),
+            "cells": [{"kfunc": c.kfunc, "context": c.context, "allowed": c.allowed,
+                       "outcomes": list(c.outcomes), "status": c.status, "findings": list(c.findings)}
+                      for c in self.cells],
+        }
+
+
+def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Matrix:
+    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``)."""
+    report = prove_model(model, properties=["safety", "coverage"], rlimit=rlimit)
+    session = Z3Session(rlimit)
+    wanted = _wanted_vars(model, 1)
+    cv = sem.context_var(model)
+    base = runtime_premise(model)
+    names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
+    cells = []
+    complete = True
+    for kname in names:
+        k = model.kfunc(kname)
+        out = sem.outcome(model, k)
+        reached: dict[str, set[int]] = {c: set() for c in model.context_names}
+        blocks = []
+        while True:
+            ans = session.check([base, *blocks], wanted)
+            if ans.status != "sat":
+                complete = complete and ans.status == "unsat"
+                break
+            ctx = str(ans.values[("meta", "context", 0)])
+            code = sem.decide(model, k, ans.values).outcome
+            if code in reached[ctx]:
+                raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
+                                    "the solver and the concrete evaluation disagree")
+            reached[ctx].add(code)
+            blocks.append(neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code)))))
+        for ctx in model.context_names:
+            findings = [r for r in report.results if r.kfunc == kname
+                        for c in r.counterexamples if c.context == ctx]
+            ids = tuple(dict.fromkeys(c.obligation for r in findings for c in r.counterexamples if c.context == ctx))
+            statuses = [c for r in findings for c in r.counterexamples if c.context == ctx]
+            unknown = any(r.status == Status.UNKNOWN for r in report.results if r.kfunc == kname)
+            if any(not c.known_bug for c in statuses):
+                status = "counterexample"
+            elif statuses:
+                status = "known"
+            elif unknown:
+                status = "unknown"
+            else:
+                status = "proved"
+            cells.append(Cell(kname, ctx, tuple(sem.outcome_name(k, o) for o in sorted(reached[ctx], reverse=True)),
+                              status, ids))
+    return Matrix(model.name, model.kernel, tuple(names), model.context_names, tuple(cells), complete, report)
+
+
+_MARK = {"proved": "[green]✓[/green]", "known": "[yellow]known[/yellow]",
+         "counterexample": "[bold red]✗[/bold red]", "unknown": "[magenta]?[/magenta]"}
+
+
+def render_matrix(console: Console, mat: Matrix) -> None:
+    """Print one row per kfunc: the contexts grouped by what a call from them gets."""
+    t = Table(title=f"{mat.model} (kernel {mat.kernel}): kfunc x context", title_justify="left",
+              show_lines=False, show_edge=False, pad_edge=False)
+    t.add_column("kfunc", no_wrap=True)
+    t.add_column("allowed: implementation selected (status)")
+    t.add_column("denied", style="dim")
+    for k in mat.kfuncs:
+        cells = [c for c in mat.cells if c.kfunc == k]
+        groups: dict[str, list[str]] = {}
+        denied: list[str] = []
+        for c in cells:
+            impls = [o for o in c.outcomes if o not in ("rejected at load", "refused at run time")]
+            if not impls:
+                denied.append(c.context + ("" if c.status == "proved" else f" {_MARK[c.status]}"))
+                continue
+            label = "|".join(impls) + ("+refused" if "refused at run time" in c.outcomes else "")
+            groups.setdefault(label, []).append(f"{c.context} {_MARK[c.status]}")
+        allowed = "\n".join(f"[bold]{g}[/bold]: {', '.join(v)}" for g, v in groups.items()) or "—"
+        t.add_row(k, allowed, ", ".join(denied) or "—")
+    console.print(t)
+    if not mat.complete:
+        console.print("[magenta]some cells are incomplete: the solver gave up (raise --rlimit)[/magenta]")
