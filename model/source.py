@@ -86,6 +86,8 @@ def _read(path: Path, into: Table, files: list[Path], stack: tuple[Path, ...]) -
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         where = Where(_show(stack[-1]) if stack else _show(path), "model.include")
+        if where.file in _TEXTS:
+            where = locate(where, _TEXTS[where.file])
         raise SpecError(where, f"included file {_show(path)} does not exist",
                         "include paths are relative to the file that includes them") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -116,8 +116,8 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose):
         click.echo(json.dumps({"reports": [r.to_json() for r in reports], "exit_code": exit_code(reports)},
                               indent=2))
     else:
-        from polykfunc.render import print_report
-        print_report(Console(highlight=False, soft_wrap=True), reports, verbose=verbose)
+        from polykfunc.render import console, print_report
+        print_report(console(), reports, verbose=verbose)
     sys.exit(exit_code(reports))
 
 
@@ -151,7 +151,8 @@ def models(as_json):
     for r in rows:
         t.add_row(r["name"], r["kernel"], str(r["contexts"]), str(r["kfuncs"]), str(r["implementations"]),
                   str(r["known_bugs"]), r["description"])
-    Console(highlight=False).print(t)
+    from polykfunc.render import console
+    console().print(t)
 
 
 @cli.command(epilog=EPILOG)
@@ -181,7 +182,8 @@ def matrix(target, as_json, kfuncs, rlimit):
     if as_json:
         click.echo(json.dumps(mat.to_json(), indent=2))
     else:
-        render_matrix(Console(highlight=False), mat)
+        from polykfunc.render import console
+        render_matrix(console(), mat)
     sys.exit(mat.exit_code)
 
 

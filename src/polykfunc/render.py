@@ -18,13 +18,24 @@ _STYLE = {Status.PROVED: "green", Status.KNOWN: "yellow", Status.COUNTEREXAMPLE:
           Status.NOT_APPLICABLE: "dim"}
 
 
+_SHORT = {Status.COUNTEREXAMPLE: "cex", Status.NOT_APPLICABLE: "n/a"}
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that does not squeeze tables when output goes to a file or a pipe."""
+    c = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not c.is_terminal:
+        c = Console(stderr=stderr, highlight=False, soft_wrap=True, width=140)
+    return c
+
+
 def summary_table(reports: Iterable[ModelReport]) -> Table:
     """One row per model and property: how many obligations ended how, and the time."""
     t = Table(title="polykfunc prove", title_justify="left", show_edge=False, pad_edge=False)
     t.add_column("model")
     t.add_column("property")
     for s in COLUMNS:
-        t.add_column(s.label, justify="right", style=_STYLE[s])
+        t.add_column(_SHORT.get(s, s.label), justify="right", style=_STYLE[s])
     t.add_column("time", justify="right")
     for rep in reports:
         first = True
