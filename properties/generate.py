@@ -31,7 +31,7 @@ def safety(model: Model) -> Iterator[Obligation]:
                 id=f"safety/{k.name}/{impl.name}", property="safety", model=model.name,
                 summary=f"whenever {k.name} selects {impl.name}, its preconditions hold",
                 premise=conj(base, eq(out, int_const(i))), goal=sem.requires(k, i),
-                kfunc=k.name, impl=impl.name)
+                kfunc=k.name, impl=impl.name, condition=eq(out, int_const(i)))
 
 
 def coverage(model: Model) -> Iterator[Obligation]:
@@ -44,13 +44,13 @@ def coverage(model: Model) -> Iterator[Obligation]:
         yield Obligation(
             id=f"coverage/{k.name}/allowed-resolves", property="coverage", model=model.name,
             summary=f"every call of {k.name} the contract allows gets an implementation",
-            premise=conj(base, allowed), goal=gets_impl, kfunc=k.name)
+            premise=conj(base, allowed), goal=gets_impl, kfunc=k.name, condition=allowed)
         if allowed != TRUE:
             yield Obligation(
                 id=f"coverage/{k.name}/denied-refused", property="coverage", model=model.name,
                 summary=f"no call of {k.name} the contract denies gets an implementation",
                 premise=conj(base, neg(allowed)), goal=neg(gets_impl), kfunc=k.name,
-                on_vacuous=VACUITY_IS_SKIP)
+                on_vacuous=VACUITY_IS_SKIP, condition=neg(allowed))
 
 
 def visibility(model: Model) -> Iterator[Obligation]:
@@ -69,7 +69,8 @@ def visibility(model: Model) -> Iterator[Obligation]:
             id=f"visibility/{k.name}", property="visibility", model=model.name,
             summary=(f"the load-time view decides which implementation of {k.name} is safe"),
             premise=premise, goal=goal, kfunc=k.name, copies=n,
-            severity="error" if load_time else "note", per_context=False)
+            severity="error" if load_time else "note", per_context=False,
+            condition=conj(admitted, *(with_copy(sem.contract(model, k), j) for j in range(n))))
 
 
 def refinement(model: Model) -> Iterator[Obligation]:
@@ -83,7 +84,8 @@ def refinement(model: Model) -> Iterator[Obligation]:
             id=f"refinement/{k.name}", property="refinement", model=model.name,
             summary=f"the load-time resolver of {k.name} chooses what the runtime selector chooses",
             premise=conj(base, sem.load_admitted(model, k)),
-            goal=_same_choice(sem.resolver_outcome(k), sem.selector_outcome(k)), kfunc=k.name)
+            goal=_same_choice(sem.resolver_outcome(k), sem.selector_outcome(k)), kfunc=k.name,
+            condition=sem.load_admitted(model, k))
 
 
 def _same_choice(res, sel):

@@ -36,3 +36,6 @@ class Obligation:
     severity: str = "error"
     on_vacuous: str = VACUITY_IS_ERROR
     per_context: bool = True
+    #: the premise without axioms and context membership: what, together with ``not goal``,
+    #: makes a runtime state a violation (used to explain counterexamples)
+    condition: Expr | None = None

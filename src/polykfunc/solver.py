@@ -177,3 +177,56 @@ def _rlimit_count(s: z3.Solver) -> int:
     except z3.Z3Exception:
         pass
     return 0
+
+
+@dataclass(frozen=True)
+class Core:
+    """The answer to "which of these facts force that?"."""
+
+    status: str                      # "unsat" (a core was found), "sat" (they do not force it), "unknown"
+    kept: tuple[int, ...] = ()       # indexes of the candidate facts in a minimal forcing set
+    reason: str = ""
+
+
+def minimal_core(session: "Z3Session", candidates: list[Expr], hard: list[Expr],
+                 prefer_dropping: list[int] | None = None) -> Core:
+    """A minimal subset of ``candidates`` that, with ``hard``, is unsatisfiable.
+
+    z3's unsat core is shrunk by deletion until no candidate can be removed; candidates listed
+    in ``prefer_dropping`` are tried first, so the result leans on the others. The result is
+    irreducible (no proper subset works), not necessarily the smallest.
+    """
+    from polykfunc.model.expr import variables as vars_of
+    s = session.solver
+    s.push()
+    try:
+        seen = {}
+        for f in list(candidates) + list(hard):
+            for v in vars_of(f):
+                seen[v.key] = v
+        for v in seen.values():
+            d = session.domain(v)
+            if d is not None:
+                s.add(d)
+        for f in hard:
+            s.add(session.encode(f))
+        marks = [z3.Bool(f"__fact{i}", session.ctx) for i in range(len(candidates))]
+        for m, f in zip(marks, candidates):
+            s.add(z3.Implies(m, session.encode(f)))
+        result = s.check(*marks)
+        if result == z3.sat:
+            return Core("sat")
+        if result == z3.unknown:
+            return Core("unknown", reason=s.reason_unknown())
+        core = {int(str(c)[len("__fact"):]) for c in s.unsat_core()}
+        order = [i for i in (prefer_dropping or []) if i in core] + sorted(core - set(prefer_dropping or []))
+        for i in order:
+            if i not in core:
+                continue
+            trial = core - {i}
+            r = s.check(*[marks[j] for j in sorted(trial)])
+            if r == z3.unsat:
+                core = {int(str(c)[len("__fact"):]) for c in s.unsat_core()} & trial or trial
+        return Core("unsat", tuple(sorted(core)))
+    finally:
+        s.pop()
