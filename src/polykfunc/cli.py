@@ -73,9 +73,12 @@ def _targets(targets: tuple[str, ...]) -> list[Path]:
 
 
 def _prove_one(args):
-    path, properties, use_known, rlimit = args
-    from polykfunc.prover import prove_model
-    return prove_model(load_model(path), properties=properties, use_known=use_known, rlimit=rlimit)
+    """Prove one model (in a worker process); with ``explain``, also build store entries."""
+    path, properties, use_known, rlimit, explain = args
+    from polykfunc.prover import prove_model, store_entries
+    model = load_model(path)
+    report = prove_model(model, properties=properties, use_known=use_known, rlimit=rlimit)
+    return report, (store_entries(model, report, rlimit=rlimit) if explain else [])
 
 
 @cli.command(epilog=EPILOG)
@@ -89,7 +92,10 @@ def _prove_one(args):
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Models proved in parallel (default: number of CPUs).")
 @click.option("-v", "--verbose", is_flag=True, help="Also show notes.")
-def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose):
+@click.option("--store", "store_dir", type=click.Path(file_okay=False), default=None,
+              help="Save counterexamples here (default: .polykfunc/counterexamples).")
+@click.option("--no-store", is_flag=True, help="Do not save counterexamples.")
+def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_dir, no_store):
     """Prove the properties of TARGET models (bundled names or paths; default: all bundled)."""
     from polykfunc.results import exit_code
     from polykfunc.solver import DEFAULT_RLIMIT
@@ -97,27 +103,42 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose):
     for p in paths:  # validate everything first: bad input stops the run before any proof
         load_model(p)
     props = list(properties) or None
-    work = [(p, props, not no_known, rlimit or DEFAULT_RLIMIT) for p in paths]
+    work = [(p, props, not no_known, rlimit or DEFAULT_RLIMIT, not no_store) for p in paths]
     err = Console(stderr=True)
     jobs = jobs or min(len(work), os.cpu_count() or 1)
     reports = []
+    entries = []
     if jobs > 1 and len(work) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             with err.status("proving…") if err.is_terminal else _null():
-                for rep in pool.map(_prove_one, work):
+                for rep, found in pool.map(_prove_one, work):
                     reports.append(rep)
+                    entries.extend(found)
                     if err.is_terminal:
                         err.print(f"[dim]{rep.model}: done in {rep.seconds:.2f}s[/dim]")
     else:
         for w in work:
             with err.status(f"proving {w[0]}…") if err.is_terminal else _null():
-                reports.append(_prove_one(w))
+                rep, found = _prove_one(w)
+                reports.append(rep)
+                entries.extend(found)
+    saved_to = None
+    if entries:
+        from polykfunc.store import DEFAULT_STORE, Store
+        store = Store(store_dir or DEFAULT_STORE)
+        for e in entries:
+            store.save(e)
+        saved_to = str(store.root)
     if as_json:
-        click.echo(json.dumps({"reports": [r.to_json() for r in reports], "exit_code": exit_code(reports)},
-                              indent=2))
+        click.echo(json.dumps({"reports": [r.to_json() for r in reports], "exit_code": exit_code(reports),
+                               "store": saved_to}, indent=2))
     else:
         from polykfunc.render import console, print_report
-        print_report(console(), reports, verbose=verbose)
+        out = console()
+        print_report(out, reports, verbose=verbose)
+        if saved_to:
+            out.print(f"\n{len(entries)} counterexample(s) saved in {saved_to}: `polykfunc cex list` lists them, "
+                      "`polykfunc cex show ID` explains one.", highlight=False, markup=False)
     sys.exit(exit_code(reports))
 
 
@@ -191,6 +212,19 @@ def _unknown_kfunc(m, name):
     from polykfunc.errors import close_matches
     hint = close_matches(name, [k.name for k in m.kfuncs])
     raise UsageError(f"model {m.name} has no kfunc {name!r}" + (f"; {hint}" if hint else ""))
+
+
+def _register_subcommands() -> None:
+    """Command groups that live in their own modules (the counterexample explorer, ...)."""
+    try:
+        from polykfunc.cex_cli import cex, explore
+    except ImportError:  # pragma: no cover - the explorer is optional while it is being built
+        return
+    cli.add_command(cex)
+    cli.add_command(explore)
+
+
+_register_subcommands()
 
 
 def main() -> None:

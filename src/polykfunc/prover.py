@@ -144,3 +144,50 @@ def _vacuous_reason(ob: Obligation) -> str:
     if ob.property == "coverage":
         return f"the contract of {ob.kfunc} allows no call in any context"
     return "the premise of this obligation is empty"
+
+
+def store_entries(model: Model, report: ModelReport, rlimit: int = DEFAULT_RLIMIT) -> list:
+    """Explain every counterexample of ``report`` and wrap it as a store entry."""
+    from .explanation import explain
+    from .store import make_entry
+    obs = {ob.id: ob for ob in obligations(model, {r.property for r in report.results})}
+    session = Z3Session(rlimit)
+    out = []
+    for r in report.results:
+        for cex in r.counterexamples:
+            out.append(make_entry(model, cex, explain(model, obs[r.id], cex, session)))
+    return out
+
+
+def next_counterexample(model: Model, ob: Obligation, seen, rlimit: int = DEFAULT_RLIMIT, known=None):
+    """A counterexample of ``ob`` genuinely different from every one in ``seen``, or None.
+
+    "Different" means: at least one variable that played a part in a seen counterexample
+    (its ``relevant`` variables) takes another value. Returns the string "unknown" when the
+    solver gives up.
+    """
+    from .explain import parse_value_name
+    from .explanation import _value_fact
+    session = Z3Session(rlimit)
+    blocks = []
+    for cex in seen:
+        vals = dict(cex.values)
+        keys = [parse_value_name(n) for n in cex.relevant if n in vals] or \
+               [parse_value_name(n) for n in vals]
+        blocks.append(neg(_conj(*(_value_fact(k, vals[n], model) for k, n in
+                                  zip(keys, [n for n in cex.relevant if n in vals] or list(vals))))))
+    ans = session.check([ob.premise, neg(ob.goal), *blocks], _wanted_vars(model, ob.copies))
+    if ans.status == "unsat":
+        return None
+    if ans.status == "unknown":
+        return "unknown"
+    cex = build(model, ob, ans.values, known or _known_matcher(model))
+    problems = replay_problems(model, cex)
+    if problems:
+        raise InternalError(f"counterexample for {ob.id} does not replay: " + "; ".join(problems))
+    return cex
+
+
+def _conj(*args):
+    from polykfunc.model.expr import conj
+    return conj(*args)
