@@ -73,6 +73,22 @@ class Expr:
         return ()
 
 
+def _cached_hash(cls):
+    """Cache the structural hash of an immutable node: trees are shared and hashed often."""
+    structural = cls.__hash__
+
+    def __hash__(self):
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = structural(self)
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    cls.__hash__ = __hash__
+    return cls
+
+
+@_cached_hash
 @dataclass(frozen=True)
 class Const(Expr):
     value: Value
@@ -88,6 +104,7 @@ class Const(Expr):
         return str(self.value)
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Var(Expr):
     ns: str
@@ -108,6 +125,7 @@ class Var(Expr):
         return f"{self.ns}.{self.name}{suffix}"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class FlagTest(Expr):
     """``var.MEMBER``: is the member set in a flags variable."""
@@ -122,6 +140,7 @@ class FlagTest(Expr):
         return f"{self.var}.{self.member}"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Not(Expr):
     arg: Expr
@@ -133,6 +152,7 @@ class Not(Expr):
         return f"not ({self.arg})"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class And(Expr):
     args: tuple[Expr, ...]
@@ -144,6 +164,7 @@ class And(Expr):
         return "(" + " and ".join(str(a) for a in self.args) + ")" if self.args else "true"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Or(Expr):
     args: tuple[Expr, ...]
@@ -155,6 +176,7 @@ class Or(Expr):
         return "(" + " or ".join(str(a) for a in self.args) + ")" if self.args else "false"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Implies(Expr):
     lhs: Expr
@@ -170,6 +192,7 @@ class Implies(Expr):
 CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Cmp(Expr):
     op: str
@@ -183,6 +206,7 @@ class Cmp(Expr):
         return f"{self.lhs} {self.op} {self.rhs}"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Arith(Expr):
     op: str  # "+" or "-"
@@ -196,6 +220,7 @@ class Arith(Expr):
         return f"({self.lhs} {self.op} {self.rhs})"
 
 
+@_cached_hash
 @dataclass(frozen=True)
 class Ite(Expr):
     cond: Expr

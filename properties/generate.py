@@ -17,7 +17,15 @@ from .obligation import VACUITY_IS_ERROR, VACUITY_IS_SKIP, Obligation
 
 def runtime_premise(model: Model, copy: int = 0):
     """Axioms and context membership of runtime copy ``copy``."""
-    return with_copy(conj(sem.axioms(model), sem.in_some_context(model)), copy)
+    key = (id(model), copy)
+    hit = _PREMISES.get(key)
+    if hit is None or hit[0] is not model:
+        hit = (model, with_copy(conj(sem.axioms(model), sem.in_some_context(model)), copy))
+        _PREMISES[key] = hit
+    return hit[1]
+
+
+_PREMISES: dict = {}
 
 
 def safety(model: Model) -> Iterator[Obligation]:

@@ -45,8 +45,9 @@ class Z3Session:
         self.solver = z3.Solver(ctx=self.ctx)
         self.rlimit = rlimit
         self.solver.set("rlimit", rlimit)
-        self._memo: dict[int, tuple[Expr, z3.ExprRef]] = {}
+        self._memo: dict[Expr, z3.ExprRef] = {}
         self._vars: dict[tuple[str, str, int], tuple[Var, object]] = {}
+        self._bounded: set[tuple[str, str, int]] = set()
 
     # -------------------------------------------------------------- encoding
     def term(self, v: Var):
@@ -76,12 +77,26 @@ class Z3Session:
         return None
 
     def encode(self, e: Expr):
-        hit = self._memo.get(id(e))
-        if hit is not None and hit[0] is e:
-            return hit[1]
+        hit = self._memo.get(e)
+        if hit is not None:
+            return hit
         out = self._encode(e)
-        self._memo[id(e)] = (e, out)
+        self._memo[e] = out
         return out
+
+    def bound(self, variables: Iterable[Var]) -> None:
+        """Assert the range of every new variable once, at the solver's base level.
+
+        Ranges are true of every state, so they never need retracting; asserting them once
+        keeps each check small. Must be called outside any push.
+        """
+        for v in variables:
+            if v.key in self._bounded:
+                continue
+            self._bounded.add(v.key)
+            d = self.domain(v)
+            if d is not None:
+                self.solver.add(d)
 
     def _encode(self, e: Expr):
         c = self.ctx
@@ -133,12 +148,9 @@ class Z3Session:
         for v in wanted:
             seen[v.key] = v
         s = self.solver
+        self.bound(seen.values())
         s.push()
         try:
-            for v in seen.values():
-                d = self.domain(v)
-                if d is not None:
-                    s.add(d)
             for f in formulas:
                 s.add(self.encode(f))
             before = _rlimit_count(s)
@@ -198,16 +210,13 @@ def minimal_core(session: "Z3Session", candidates: list[Expr], hard: list[Expr],
     """
     from polykfunc.model.expr import variables as vars_of
     s = session.solver
+    seen = {}
+    for f in list(candidates) + list(hard):
+        for v in vars_of(f):
+            seen[v.key] = v
+    session.bound(seen.values())
     s.push()
     try:
-        seen = {}
-        for f in list(candidates) + list(hard):
-            for v in vars_of(f):
-                seen[v.key] = v
-        for v in seen.values():
-            d = session.domain(v)
-            if d is not None:
-                s.add(d)
         for f in hard:
             s.add(session.encode(f))
         marks = [z3.Bool(f"__fact{i}", session.ctx) for i in range(len(candidates))]
