@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean
+.PHONY: prove test bench setup clean corpus
 
 setup: $(STAMP)
 
@@ -29,3 +29,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+
+## corpus: rebuild counterexamples/ (one entry per known bug) after an intended model change
+corpus: $(STAMP)
+	$(BIN)/python -c "from polykfunc.corpus import build_corpus; print(build_corpus())"

@@ -113,7 +113,7 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
             worst = Status.KNOWN
         else:
             worst = Status.COUNTEREXAMPLE
-        status = max(status, worst) if status != Status.UNKNOWN else Status.UNKNOWN if worst < Status.UNKNOWN else worst
+        status = max(status, worst)  # a give-up after known bugs stays unknown; a defect wins
     proved = tuple(c for c in model.context_names if c not in {x.context for x in cexs}) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
     return result(status, cexs, reason, proved)
