@@ -82,8 +82,14 @@ class _Parser:
         self.text = text
 
     def fail(self, node: ast.AST, message: str, hint: str | None = None) -> ExprError:
-        return ExprError(message, getattr(node, "col_offset", None),
-                         getattr(node, "end_col_offset", None), hint)
+        return ExprError(message, self._chars(getattr(node, "col_offset", None)),
+                         self._chars(getattr(node, "end_col_offset", None)), hint)
+
+    def _chars(self, offset: int | None) -> int | None:
+        """Python reports UTF-8 byte offsets; the caret needs character columns."""
+        if offset is None:
+            return None
+        return len(self.text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
 
     # -- entry --
     def expr(self, node: ast.AST) -> Expr:
@@ -162,9 +168,7 @@ class _Parser:
         if vtype is None:
             names = [n for (s, n) in self.scope.vars if s == ns]
             raise self.fail(node, f"unknown variable '{ns}.{name}'",
-                            close_matches(name, names) and
-                            close_matches(name, names).replace("'", f"'{ns}.", 1) or
-                            f"declare it under [vars.{ns}.{name}]")
+                            close_matches(name, names, prefix=f"{ns}.") or f"declare it under [vars.{ns}.{name}]")
         var = Var(ns, name, vtype)
         if len(parts) == 2:
             return var
@@ -183,8 +187,12 @@ class _Parser:
                             "it names a property of the kfunc a filter checks")
         if len(parts) != 2:
             raise self.fail(node, f"write {ns}.NAME")
-        if ns == "set" and parts[1] not in allowed:
-            raise self.fail(node, f"unknown kfunc set '{parts[1]}'", close_matches(parts[1], allowed))
+        if parts[1] not in allowed:
+            what = "kfunc set" if ns == "set" else "kfunc flag"
+            raise self.fail(node, f"unknown {what} '{parts[1]}'",
+                            close_matches(parts[1], allowed) or
+                            (f"declare it as [kfunc_set.{parts[1]}]" if ns == "set"
+                             else f"known flags: {', '.join(sorted(allowed))}"))
         return Var(ns, parts[1], BOOL)
 
     def _Call(self, node: ast.Call) -> Expr:

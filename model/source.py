@@ -20,8 +20,11 @@ _TEXTS: dict[str, str] = {}
 
 
 def where_of(table: "Table", key: str | int | None = None) -> Where:
-    """The located place of ``table`` (or of ``key`` inside it)."""
-    w = table.where if key is None else table.where.child(key)
+    """The located place of ``table`` (or of ``key`` inside it, in the file that wrote the key)."""
+    if key is None:
+        w = table.where
+    else:
+        w = table.origins.get(key, table.where).child(key) if isinstance(key, str) else table.where.child(key)
     text = _TEXTS.get(w.file)
     return locate(w, text) if text is not None else w
 
@@ -37,10 +40,12 @@ class Table(dict):
     """A TOML table that remembers where it was written."""
 
     where: Where
+    origins: dict  # key -> the Where of the table (in its own file) that wrote the key
 
     def __init__(self, data: dict, where: Where):
         super().__init__(data)
         self.where = where
+        self.origins = {}
 
 
 def manifest_path(target: Path) -> Path:
@@ -134,6 +139,7 @@ def _merge(into: Table, new: Table, text: str) -> None:
     for key, value in new.items():
         if key not in into:
             into[key] = value
+            into.origins[key] = new.origins.get(key, new.where)
             continue
         old = into[key]
         if key == "include" and into.where.path == "model":
@@ -145,7 +151,7 @@ def _merge(into: Table, new: Table, text: str) -> None:
             old.extend(value)
         else:
             where = value.where if isinstance(value, Table) else locate(new.where.child(key), text)
-            first = old.where if isinstance(old, Table) else into.where
+            first = old.where if isinstance(old, Table) else where_of(into, key)
             raise SpecError(where, f"'{key}' is already defined in {first}",
                             "a key may be defined once across all of a model's files")
 
@@ -169,18 +175,24 @@ def _index(text: str) -> dict[str, int]:
         return cached
     out: dict[str, int] = {"\0text": hash(text)}  # type: ignore[dict-item]
     table: list[str] = []
-    counters: dict[str, int] = {}
+    counters: dict[str, int] = {}   # resolved path of an array of tables -> its last index
     for lineno, line in enumerate(text.splitlines(), start=1):
         m = _HEADER.match(line)
         if m and not _KEYLINE.match(line):
             parts = _split_key(m.group(2))
+            resolved: list[str] = []
+            for part in parts[:-1]:  # a prefix naming an array of tables means its last element
+                resolved.append(part)
+                base = _path(resolved)
+                if base in counters:
+                    resolved[-1] = f"{part}[{counters[base]}]"
             if m.group(1) == "[[":
-                base = _path(parts)
-                idx = counters.get(base, 0)
-                counters[base] = idx + 1
-                table = parts[:-1] + [f"{parts[-1]}[{idx}]"]
+                base = _path(resolved + [parts[-1]])
+                idx = counters.get(base, -1) + 1
+                counters[base] = idx
+                table = resolved + [f"{parts[-1]}[{idx}]"]
             else:
-                table = parts
+                table = resolved + [parts[-1]]
             out.setdefault(_path(table), lineno)
             continue
         m = _KEYLINE.match(line)

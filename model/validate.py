@@ -77,20 +77,23 @@ class _Validator:
             return default
         v = table[key]
         if not isinstance(v, str):
-            raise SpecError(where_of(table, key), f"'{key}' must be a string, not {_tname(v)}")
+            raise SpecError(where_of(table, key), f"'{key}' must be a string, not {_tname(v)}",
+                            f'write {key} = "..." (in quotes)')
         return v
 
     def strings(self, table: Table, key: str) -> tuple[str, ...]:
         v = table.get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise SpecError(where_of(table, key), f"'{key}' must be a list of strings")
+            raise SpecError(where_of(table, key), f"'{key}' must be a list of strings",
+                            f'write {key} = ["a", "b"]')
         return tuple(v)
 
     def source(self, table: Table, inherited: Source | None, what: str) -> Source:
         text = self.string(table, "source")
         confirmed = table.get("confirmed", True if text else (inherited.confirmed if inherited else True))
         if not isinstance(confirmed, bool):
-            raise SpecError(where_of(table, "confirmed"), "'confirmed' must be true or false")
+            raise SpecError(where_of(table, "confirmed"), "'confirmed' must be true or false",
+                            "write confirmed = false for a fact not read in kernel source")
         if text is None:
             if inherited is None:
                 raise SpecError(where_of(table), f"{what} names no kernel source",
@@ -205,12 +208,14 @@ class _Validator:
             self._no(decl, ("range",), qual)
             vals = decl.get("values")
             if not (isinstance(vals, list) and vals and all(isinstance(v, str) for v in vals)):
-                raise SpecError(where_of(decl, "values"), f"{kind} variable {qual} needs a non-empty list of values")
+                raise SpecError(where_of(decl, "values"), f"{kind} variable {qual} needs a non-empty list of values",
+                                'write values = ["a", "b"]')
             if len(set(vals)) != len(vals):
                 dup = next(v for v in vals if vals.count(v) > 1)
-                raise SpecError(where_of(decl, "values"), f"value {dup!r} is listed twice")
+                raise SpecError(where_of(decl, "values"), f"value {dup!r} is listed twice", "list each value once")
             if kind == "flags" and not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) for v in vals):
-                raise SpecError(where_of(decl, "values"), "flag names must be identifiers")
+                raise SpecError(where_of(decl, "values"), "flag names must be identifiers",
+                                "use letters, digits and _, e.g. SELECT_CPU")
             return EnumType(tuple(vals)) if kind == "enum" else FlagsType(tuple(vals))
         raise SpecError(where_of(decl, "type"), f"unknown type {kind!r} for {qual}",
                         close_matches(str(kind), ["bool", "int", "enum", "flags"]) or
@@ -390,7 +395,8 @@ class _Validator:
                                 f"kfunc {name} has both a resolver and a selector; say which one is in force",
                                 'add in_force = "resolver" (load time) or "selector" (run time)')
         elif in_force is not None:
-            raise SpecError(where_of(t, "in_force"), "'in_force' is only needed when both resolve and select are given")
+            raise SpecError(where_of(t, "in_force"), "'in_force' is only needed when both resolve and select are given",
+                            "remove in_force, or give both [[...resolve]] and [[...select]] rules")
         else:
             in_force = "resolver" if resolve is not None else "selector" if select is not None else "single"
             if in_force == "single" and len(impls) > 1:
@@ -492,15 +498,16 @@ class _Validator:
             kname = self.string(t, "kfunc", required=True)
             if kname not in by_name:
                 raise SpecError(where_of(t, "kfunc"), f"known bug {bid!r} names unknown kfunc {kname!r}",
-                                close_matches(kname, by_name))
+                                close_matches(kname, by_name) or f"the model's kfuncs: {_some(by_name)}")
             ctx = self.string(t, "context")
             if ctx is not None and ctx not in ctx_names:
                 raise SpecError(where_of(t, "context"), f"known bug {bid!r} names unknown context {ctx!r}",
-                                close_matches(ctx, ctx_names))
+                                close_matches(ctx, ctx_names) or f"the model's contexts: {_some(ctx_names)}")
             impl = self.string(t, "impl")
             if impl is not None and impl not in by_name[kname].impl_names:
                 raise SpecError(where_of(t, "impl"), f"{impl!r} is not an implementation of {kname}",
-                                close_matches(impl, by_name[kname].impl_names))
+                                close_matches(impl, by_name[kname].impl_names)
+                                or f"its implementations: {_some(by_name[kname].impl_names)}")
             out.append(KnownBug(bid, self.string(t, "title", required=True), prop, kname, ctx, impl,
                                 self.string(t, "fixed_by"), self.source(t, None, f"known bug {bid}")))
         return tuple(out)
@@ -517,6 +524,11 @@ class _LazyPredicates(dict):
 _ANY_FLAG = {"ACQUIRE", "RELEASE", "RET_NULL", "TRUSTED_ARGS", "SLEEPABLE", "DESTRUCTIVE", "RCU",
              "ITER_NEW", "ITER_NEXT", "ITER_DESTROY", "RCU_PROTECTED", "FASTCALL", "ARENA_RET",
              "ARENA_ARG1", "ARENA_ARG2", "IMPLICIT_ARGS"}
+
+
+def _some(names, n: int = 8) -> str:
+    names = list(names)
+    return ", ".join(names[:n]) + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
 def _tname(v: Any) -> str:

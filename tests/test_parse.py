@@ -265,8 +265,6 @@ def test_unknown_kfunc_set_suggests_close_match():
     assert info.value.hint == "did you mean 'enqueue_dispatch'?"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: flag.NAME is never checked against the known kfunc flags; "
-                                       "a typo becomes a free boolean variable")
 def test_unknown_kfunc_flag_is_an_error():
     sc = scope({"view"}, kfunc_sets=frozenset(), kfunc_flags=frozenset({"SLEEPABLE", "RCU"}))
     with pytest.raises(ExprError) as info:
@@ -274,8 +272,6 @@ def test_unknown_kfunc_flag_is_an_error():
     assert info.value.hint == "did you mean 'SLEEPABLE'?"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: only the first of several close matches gets the "
-                                       "namespace prefix in the unknown-variable hint")
 def test_unknown_variable_hint_prefixes_every_candidate():
     sc = Scope({("state", "cpu0"): BOOL, ("state", "cpu1"): BOOL}, frozenset({"state"}))
     with pytest.raises(ExprError) as info:
@@ -310,8 +306,6 @@ def test_excerpt_without_column_is_the_text():
     assert excerpt("  state.b  ", err) == "state.b"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: columns are Python's UTF-8 byte offsets, so the caret "
-                                       "drifts right after a non-ASCII character")
 def test_caret_after_non_ascii_text():
     sc = Scope({("state", "e"): EnumType(("café", "bar"))}, frozenset({"state"}))
     text = "state.e == 'café' and state.zz"

@@ -52,13 +52,13 @@ class SpecError(PolykfuncError, ValueError):
                  excerpt: str | None = None):
         self.where = where
         self.message = message
-        self.hint = hint
+        self.hint = hint or "docs/spec-format.md describes every table and key of a model"
         self.excerpt = excerpt
         super().__init__(self.render())
 
     def render(self) -> str:
-        place = f" at {self.where.path}" if self.where.path else ""
-        lines = [f"{self.where}: error:{place}: {self.message}"]
+        place = f" at {self.where.path}:" if self.where.path else ""
+        lines = [f"{self.where}: error:{place} {self.message}"]
         if self.excerpt:
             lines.extend("  " + ln for ln in self.excerpt.splitlines())
         if self.hint:
@@ -77,9 +77,9 @@ class InternalError(PolykfuncError):
     """
 
 
-def close_matches(word: str, candidates: Iterable[str]) -> str | None:
-    """A hint listing the candidates closest to ``word``, or None when nothing is close."""
+def close_matches(word: str, candidates: Iterable[str], prefix: str = "") -> str | None:
+    """A hint listing the candidates closest to ``word`` (each shown with ``prefix``), or None."""
     found = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
     if not found:
         return None
-    return "did you mean " + " or ".join(repr(f) for f in found) + "?"
+    return "did you mean " + " or ".join(repr(prefix + f) for f in found) + "?"

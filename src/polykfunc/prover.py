@@ -48,8 +48,10 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
     missing = ()
     if use_known:
         found = {c.known_bug for r in results for c in r.counterexamples}
+        undecided = {(r.property, r.kfunc) for r in results if r.status == Status.UNKNOWN}
         missing = tuple(MissingKnownBug(b.id, b.title, b.property, b.kfunc, b.fixed_by)
-                        for b in model.known_bugs if b.property in ran and b.id not in found)
+                        for b in model.known_bugs
+                        if b.property in ran and b.id not in found and (b.property, b.kfunc) not in undecided)
     return ModelReport(model.name, model.kernel, str(model.path), tuple(results), missing,
                        time.perf_counter() - start, z3_version(), rlimit)
 
