@@ -57,6 +57,11 @@ class _Group(click.Group):
         except InternalError as e:
             click.echo(f"polykfunc: internal error: {e}", err=True)
             sys.exit(EXIT_INTERNAL)
+        except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+            try:
+                sys.stdout = open(os.devnull, "w")
+            finally:
+                sys.exit(EXIT_FAIL)
 
 
 @click.group(cls=_Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

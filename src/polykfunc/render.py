@@ -61,11 +61,23 @@ def print_report(console: Console, reports: list[ModelReport], verbose: bool = F
             continue
         console.print()
         console.print(f"[bold]{rep.model}[/bold] (kernel {rep.kernel}, {rep.seconds:.2f}s)")
+        known: dict[str, list[Counterexample]] = {}
         for c in sorted(cexs, key=_order):
             if c.severity == "note" and not verbose:
                 continue
+            if c.known_bug and not verbose:
+                known.setdefault(c.known_bug, []).append(c)
+                continue
             for line in counterexample_lines(c):
                 console.print(line, highlight=False, markup=False)
+        for bug, group in known.items():
+            first = group[0]
+            where = ", ".join(dict.fromkeys(c.context or "?" for c in group))
+            fix = f"fixed by {first.fixed_by}" if first.fixed_by else "open: no upstream fix"
+            console.print(f"  KNOWN {bug} ({fix}): {first.property} of {first.kfunc} in {where}",
+                          highlight=False, markup=False)
+        if known:
+            console.print("  (known bugs in one line each; --verbose shows them in full)", highlight=False)
         notes = sum(1 for c in cexs if c.severity == "note")
         if notes and not verbose:
             console.print(f"  ({notes} note(s) on run-time choices that cannot move to load time; --verbose shows them)",
