@@ -53,8 +53,13 @@ class Counterexample:
 
     @property
     def fingerprint(self) -> str:
-        key = "|".join([self.model, self.property, self.kfunc or "", self.context or "",
-                        self.impl or "", self.outcome, *sorted(self.violated)])
+        """The root cause: which obligation fails, in which context and case, with what outcome.
+
+        Two counterexamples that differ only in the values the solver happened to pick (another
+        CPU number, another irrelevant flag) have the same fingerprint.
+        """
+        key = "|".join([self.model, self.obligation, self.context or "", self.case or "",
+                        self.outcome])
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def value(self, name: str):

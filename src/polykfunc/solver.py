@@ -148,6 +148,9 @@ class Z3Session:
         for v in wanted:
             seen[v.key] = v
         s = self.solver
+        # sorted: set iteration order follows Python's per-process string hashing, and z3's
+        # answers depend on the order constraints arrive in; sorting makes runs repeatable
+        seen = dict(sorted(seen.items()))
         self.bound(seen.values())
         s.push()
         try:
@@ -214,7 +217,7 @@ def minimal_core(session: "Z3Session", candidates: list[Expr], hard: list[Expr],
     for f in list(candidates) + list(hard):
         for v in vars_of(f):
             seen[v.key] = v
-    session.bound(seen.values())
+    session.bound(v for _, v in sorted(seen.items()))
     s.push()
     try:
         for f in hard:
