@@ -49,19 +49,22 @@ def synthetic_model(folder: Path, contexts: int, kfuncs: int, impls: int) -> Pat
         allowed = [m for i, m in enumerate(members) if (i + k) % 3 != 0]
         out += [f"[kfunc.{name}]", f'source = "synthetic: {name}"',
                 f'allow = "view.member in {allowed}"', f'registered = "view.member in {allowed}"']
-        out += ['in_force = "resolver"', ""] if impls > 1 else [""]
+        out += ['in_force = "resolver"', ""] if impls == 2 else [""]
         for j in range(impls):
-            req = "own_rq_held" if j % 2 == 0 else "state.locked_rq == -1"
+            req = "own_rq_held" if j % 2 == 0 or j >= 2 else "state.locked_rq == -1"
             out += [f"[[kfunc.{name}.impl]]", f'name = "i{j}"', f'requires = ["{req}"]', ""]
         if impls > 1:
-            for j in range(impls):
-                held = "view.member in " + str([m for i, m in enumerate(members) if i % 2 == 0])
+            held = "view.member in " + str([m for i, m in enumerate(members) if i % 2 == 0])
+            even_allowed = [m for i, m in enumerate(members) if i % 2 == 0 and m in allowed]
+            for j in range(2, impls):  # extra implementations: one even (rq-holding) member each
+                out += [f"[[kfunc.{name}.resolve]]", f"when = \"view.member == '{even_allowed[j - 2]}'\"",
+                        f'select = "i{j}"', ""]
+            for j in range(2):
                 cond = held if j % 2 == 0 else f"not ({held})"
-                if j >= 2:
-                    cond = "false"
                 out += [f"[[kfunc.{name}.resolve]]", f'when = "{cond}"', f'select = "i{j}"', ""]
-            out += [f"[[kfunc.{name}.select]]", "when = \"tracked.locked_rq != -1\"", 'select = "i0"', "",
-                    f"[[kfunc.{name}.select]]", 'when = "true"', 'select = "i1"', ""]
+            if impls == 2:  # the runtime selector, checked for refinement
+                out += [f"[[kfunc.{name}.select]]", "when = \"tracked.locked_rq != -1\"", 'select = "i0"', "",
+                        f"[[kfunc.{name}.select]]", 'when = "true"', 'select = "i1"', ""]
     (folder / "model.toml").write_text("\n".join(out))
     return folder
 
@@ -69,7 +72,7 @@ def synthetic_model(folder: Path, contexts: int, kfuncs: int, impls: int) -> Pat
 def run_prove(paths: list[Path], jobs: int) -> tuple[float, dict]:
     exe = ROOT / ".venv" / "bin" / "polykfunc"
     t0 = time.perf_counter()
-    proc = subprocess.run([str(exe), "prove", "--json", "-j", str(jobs), *map(str, paths)],
+    proc = subprocess.run([str(exe), "prove", "--json", "--no-store", "-j", str(jobs), *map(str, paths)],
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
@@ -98,8 +101,12 @@ def main() -> None:
     }
     print(f"bundled: {wall:.2f}s wall, {len(times)} obligations, "
           f"median {results['bundled']['median_obligation_ms']} ms")
-    sizes = [(8, 10, 2), (16, 20, 2), (32, 40, 2), (64, 80, 2)] if not args.quick else [(8, 10, 2), (16, 20, 2)]
-    sizes += [(16, 20, 3)] if not args.quick else []
+    if args.quick:
+        sizes = [(8, 10, 2), (16, 20, 2)]
+    else:
+        sizes = [(32, k, 2) for k in (20, 40, 80, 160, 320)]          # kfuncs only: obligations grow
+        sizes += [(c, 40, 2) for c in (8, 16, 64, 128)]               # contexts only: each obligation grows
+        sizes += [(16, 20, 3), (16, 20, 4)]                           # more implementations
     scaled = []
     with tempfile.TemporaryDirectory() as tmp:
         for c, k, i in sizes:

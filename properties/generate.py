@@ -69,16 +69,15 @@ def visibility(model: Model) -> Iterator[Obligation]:
             continue
         n = len(k.impls)
         admitted = sem.load_admitted(model, k)
-        legit = conj(sem.axioms(model), sem.in_some_context(model), sem.contract(model, k))
-        premise = conj(admitted, *(with_copy(legit, j) for j in range(n)))
+        condition = conj(admitted, *(with_copy(sem.contract(model, k), j) for j in range(n)))
+        premise = conj(*(runtime_premise(model, j) for j in range(n)), condition)
         goal = disj(*(with_copy(sem.requires(k, j), j) for j in range(n)))
         load_time = k.in_force == "resolver"
         yield Obligation(
             id=f"visibility/{k.name}", property="visibility", model=model.name,
             summary=(f"the load-time view decides which implementation of {k.name} is safe"),
             premise=premise, goal=goal, kfunc=k.name, copies=n,
-            severity="error" if load_time else "note", per_context=False,
-            condition=conj(admitted, *(with_copy(sem.contract(model, k), j) for j in range(n))))
+            severity="error" if load_time else "note", per_context=False, condition=condition)
 
 
 def refinement(model: Model) -> Iterator[Obligation]:

@@ -15,7 +15,10 @@ VACUITY_IS_SKIP = "skip"
 class Obligation:
     """A claim: whenever ``premise`` holds, ``goal`` holds (or, for a witness, ``premise`` can hold).
 
-    ``premise`` already contains the axioms and the context membership of every runtime copy.
+    ``premise`` already contains the axioms and the context membership of every runtime copy:
+    for every obligation that is not a witness it is exactly the conjunction of
+    :func:`~polykfunc.properties.generate.runtime_premise` for copies ``0 .. copies-1`` and
+    ``condition``, which lets the prover assert the shared part once per model.
     ``copies`` says how many runtime states the formulas talk about (visibility uses one per
     implementation). ``severity`` is ``"error"`` when a counterexample is a defect, ``"note"``
     when it is information (a run-time choice that cannot move to load time).

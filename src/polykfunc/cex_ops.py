@@ -119,35 +119,70 @@ class ReplayOutcome:
     context: str | None
     replays: bool
     problems: tuple[str, ...] = ()
-    warning: str | None = None   # the model changed since the counterexample was found
-    error: str | None = None     # the model could not be loaded: nothing was replayed
+    digest_then: str = ""
+    digest_now: str | None = None  # differs from digest_then when the model changed since
+    error: str | None = None       # the model could not be loaded: nothing was replayed
 
     @property
     def exit_code(self) -> int:
         """0 replays, 1 does not replay any more, 2 could not be checked."""
         return 2 if self.error else 0 if self.replays else 1
 
+    @property
+    def model_changed(self) -> bool:
+        return self.digest_now is not None and self.digest_now != self.digest_then
+
+    @property
+    def warning(self) -> str | None:
+        """A warning when the model's files changed since the counterexample was found."""
+        if not self.model_changed:
+            return None
+        return (f"model {self.model} changed since counterexample {self.id} was found "
+                f"(digest {self.digest_then} -> {self.digest_now}); the replay used the current files")
+
     def to_json(self) -> dict:
         return {"id": self.id, "model": self.model, "obligation": self.obligation, "context": self.context,
-                "replays": self.replays, "problems": list(self.problems), "warning": self.warning,
-                "error": self.error}
+                "replays": self.replays, "problems": list(self.problems), "model_changed": self.model_changed,
+                "digest_then": self.digest_then, "digest_now": self.digest_now, "error": self.error}
 
 
-def replay_entry(entry: Entry) -> ReplayOutcome:
-    """Replay ``entry`` on the current model, without the solver. Never raises for a bad model:
-    the outcome's ``error`` says what went wrong."""
-    from .replay import replay_problems
-    c = entry.counterexample
-    base = dict(id=entry.id, model=entry.model_name, obligation=c.obligation, context=c.context)
+def _model_or_reason(entry: Entry) -> Model | str:
+    path = model_path_of(entry)
+    if not path.exists():
+        return (f"its model {entry.model_name} was at {path}, which no longer exists; restore the model "
+                "there, or delete the entry from the store")
     try:
-        model = load_entry_model(entry)
+        return load_model(path)
     except SpecError as e:
-        return ReplayOutcome(**base, replays=False, error=f"the model does not load: {e.render()}")
-    except UsageError as e:
-        return ReplayOutcome(**base, replays=False, error=str(e))
-    problems = replay_problems(model, c)
-    return ReplayOutcome(**base, replays=not problems, problems=tuple(problems),
-                         warning=digest_warning(entry, model))
+        return f"its model does not load: {e.render()}"
+
+
+def replay_entries(entries: Iterable[Entry]) -> list[ReplayOutcome]:
+    """Replay every entry on its current model (each model loaded once), without the solver.
+
+    Never raises for a model that is gone or invalid: that outcome's ``error`` says why.
+    """
+    from .replay import replay_problems
+    models: dict[str, Model | str] = {}
+    out = []
+    for entry in entries:
+        c = entry.counterexample
+        base = dict(id=entry.id, model=entry.model_name, obligation=c.obligation, context=c.context,
+                    digest_then=entry.model_digest)
+        if entry.model_path not in models:
+            models[entry.model_path] = _model_or_reason(entry)
+        model = models[entry.model_path]
+        if isinstance(model, str):
+            out.append(ReplayOutcome(**base, replays=False, error=model))
+            continue
+        if model.name != entry.model_name:  # one path, two names: the model was renamed
+            out.append(ReplayOutcome(**base, replays=False, error=f"{model_path_of(entry)} now holds model "
+                                     f"{model.name}, not {entry.model_name}"))
+            continue
+        problems = replay_problems(model, c)
+        out.append(ReplayOutcome(**base, replays=not problems, problems=tuple(problems),
+                                 digest_now=model_digest(model.files)))
+    return out
 
 
 # ------------------------------------------------------------------ the next counterexample
@@ -227,6 +262,6 @@ def read_or_fail(store: Store, ident: str) -> Entry:
 
 __all__ = [
     "DEFAULT_TRIES", "NextOutcome", "ReplayOutcome", "contexts_of", "digest_warning",
-    "find_next", "load_entry_model", "model_path_of", "obligation_of", "read_or_fail", "replay_entry",
+    "find_next", "load_entry_model", "model_path_of", "obligation_of", "read_or_fail", "replay_entries",
     "select_entries", "status_of",
 ]

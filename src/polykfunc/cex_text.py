@@ -7,6 +7,8 @@ runs the solver, so the CLI and the terminal explorer show exactly the same text
 
 from __future__ import annotations
 
+import re
+
 from .cex_ops import contexts_of, status_of
 from .explanation import ExplainedFact
 from .results import Counterexample
@@ -14,6 +16,7 @@ from .store import Entry
 
 #: `cex show` prints at most this many lines unless --verbose.
 SHOW_LIMIT = 25
+_STATE_TAG = re.compile(r" \(state #(\d+)\)$")
 
 
 def fmt_value(v) -> str:
@@ -67,10 +70,13 @@ def chain_steps(c: Counterexample, copy: int = 0) -> list[str]:
     if vals.get("view.member") not in (None, "none"):
         steps.append(f"member {vals['view.member']}")
     outer, depth = vals.get("state.outer" + suffix), vals.get("state.depth" + suffix)
+    at_depth = f" (depth {depth})" if depth is not None else ""
     if outer not in (None, "none"):
-        steps.append(f"inside {outer}" + (f" (depth {depth})" if depth is not None else ""))
-    elif outer == "none" or depth is not None:
-        steps.append("top level" + (f" (depth {depth})" if depth is not None else ""))
+        steps.append(f"inside {outer}{at_depth}")
+    elif outer == "none" or depth == 1:
+        steps.append(f"top level{at_depth}")
+    elif depth is not None:  # no state.outer in this model: only the count of active callbacks
+        steps.append(f"nested{at_depth}")
     cp = c.copies[copy] if c.copies else None
     ctx = cp["context"] if cp else c.context
     case = cp["case"] if cp else c.case
@@ -96,16 +102,20 @@ def _relevant_and_rest(e: Entry) -> tuple[list[str], list[str]]:
 
 
 def _violated_lines(e: Entry) -> list[str]:
+    """Each violated fact with its expression and kernel source (taken from the explanation,
+    since the counterexample's own source list is deduplicated and not per fact)."""
     c = e.counterexample
-    texts = {f.label.removesuffix(f" (state #{i})"): f.text for f in _facts(e) if f.kind == "precondition"
-             for i in range(max(1, len(c.copies)))}
+    pre = {_STATE_TAG.sub("", f.label): f for f in _facts(e) if f.kind == "precondition"}
+    by_position = len(c.sources) == len(c.violated)
     out = []
     for i, label in enumerate(c.violated):
-        src = c.sources[i] if i < len(c.sources) else None
-        expr = texts.get(label)
+        f = pre.get(label)
+        src = f.source if f and f.source else c.sources[i] if by_position else None
         out.append(f"violated  {label}" + (f"  [{src}]" if src else ""))
-        if expr:
-            out.append(f"          {expr}")
+        if f and f.text:
+            out.append(f"          {f.text}")
+    if not by_position and not all(label in pre for label in c.violated) and c.sources:
+        out.append(f"sources   {'; '.join(c.sources)}")
     return out
 
 
@@ -114,7 +124,9 @@ def _facts(e: Entry) -> tuple[ExplainedFact, ...]:
 
 
 def _fact_line(f: ExplainedFact) -> str:
-    return f"  {f.kind:<12}  {f.text or f.label}" + (f"   ({f.where})" if f.where else "")
+    tag = _STATE_TAG.search(f.label)
+    state = f" in state #{tag.group(1)}" if tag else ""
+    return f"  {f.kind:<12}  {f.text or f.label}{state}" + (f"   ({f.where})" if f.where else "")
 
 
 def show_lines(e: Entry, verbose: bool = False, limit: int = SHOW_LIMIT) -> list[str]:
@@ -225,8 +237,8 @@ def diff_lines(a: Entry, b: Entry) -> list[str]:
     """The two counterexamples side by side, only what differs (relevant values marked *)."""
     d = diff(a, b)
     relevant = set(a.counterexample.relevant) | set(b.counterexample.relevant)
-    rows = [(name, _cell(va), _cell(vb)) for name, (va, vb) in d["fields"].items()]
-    rows += [(("* " if name in relevant else "  ") + name, _cell(va), _cell(vb))
+    rows = [(name, _field_cell(va), _field_cell(vb)) for name, (va, vb) in d["fields"].items()]
+    rows += [(("* " if name in relevant else "  ") + name, _value_cell(va), _value_cell(vb))
              for name, (va, vb) in d["values"].items()]
     if not rows:
         return [f"{a.id} and {b.id} do not differ"]
@@ -239,10 +251,11 @@ def diff_lines(a: Entry, b: Entry) -> list[str]:
     return out
 
 
-def _cell(v) -> str:
+def _field_cell(v) -> str:
     if v is None:
         return "-"
-    if isinstance(v, list):
-        return "; ".join(str(x) for x in v) if v and not all(isinstance(x, str) and x.isupper() for x in v) \
-            else fmt_value(v)
-    return fmt_value(v)
+    return "; ".join(v) if isinstance(v, list) else str(v)
+
+
+def _value_cell(v) -> str:
+    return "-" if v is None else fmt_value(v)

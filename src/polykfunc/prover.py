@@ -16,6 +16,7 @@ from polykfunc.model import semantics as sem
 from polykfunc.model.expr import META, Const, Var, neg
 from polykfunc.model.spec import Model
 from polykfunc.properties import Obligation, obligations
+from polykfunc.properties.generate import runtime_premise
 from polykfunc.properties.obligation import VACUITY_IS_SKIP
 
 from .explain import all_keys, build
@@ -70,7 +71,8 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
     t0 = time.perf_counter()
     wanted = _wanted_vars(model, ob.copies)
     checks = 1
-    first = session.check([ob.premise], wanted)
+    premise = _local_premise(session, model, ob)
+    first = session.check([premise], wanted)
 
     def result(status: Status, cexs=(), reason="", proved=()):
         return ObligationResult(ob.id, ob.property, ob.model, ob.summary, ob.kfunc, ob.impl, ob.context,
@@ -92,7 +94,7 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
     reason = ""
     while True:
         checks += 1
-        ans = session.check([ob.premise, neg(ob.goal), *blocks], wanted)
+        ans = session.check([premise, neg(ob.goal), *blocks], wanted)
         if ans.status == "unsat":
             break
         if ans.status == "unknown":
@@ -119,6 +121,24 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
     proved = tuple(c for c in model.context_names if c not in {x.context for x in cexs}) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
     return result(status, cexs, reason, proved)
+
+
+def _local_premise(session: Z3Session, model: Model, ob: Obligation):
+    """The part of ``ob``'s premise that is not already asserted in the session's base.
+
+    The runtime premise of each copy (axioms and context membership) is shared by every
+    validity obligation; it is asserted once at the session's base level, and each check adds
+    only the obligation's own condition. A witness is checked with its whole premise: the base
+    (some context admits the state) is implied by any witness of one context, so adding it
+    changes no answer.
+    """
+    if ob.witness or ob.condition is None:
+        return ob.premise
+    done = getattr(session, "_runtime_copies", 0)
+    for j in range(done, ob.copies):
+        session.assert_base(runtime_premise(model, j))
+    session._runtime_copies = max(done, ob.copies)  # type: ignore[attr-defined]
+    return ob.condition
 
 
 def _eq_context(var: Var, name: str):

@@ -53,13 +53,12 @@ class Counterexample:
 
     @property
     def fingerprint(self) -> str:
-        """The root cause: which obligation fails, in which context and case, with what outcome.
+        """The root cause: which obligation fails, in which context, with what outcome.
 
-        Two counterexamples that differ only in the values the solver happened to pick (another
-        CPU number, another irrelevant flag) have the same fingerprint.
+        Two counterexamples that differ only in the state the solver happened to pick (another
+        CPU number, another case of the same context) have the same fingerprint.
         """
-        key = "|".join([self.model, self.obligation, self.context or "", self.case or "",
-                        self.outcome])
+        key = "|".join([self.model, self.obligation, self.context or "", self.outcome])
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def value(self, name: str):

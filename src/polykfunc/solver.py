@@ -84,6 +84,16 @@ class Z3Session:
         self._memo[e] = out
         return out
 
+    def assert_base(self, formula: Expr) -> None:
+        """Assert a formula for every later check (must be called outside any push).
+
+        Used for the facts every obligation of a model shares (axioms, context membership),
+        so z3 keeps what it learns about them from one check to the next.
+        """
+        from polykfunc.model.expr import variables as vars_of
+        self.bound(v for _, v in sorted((v.key, v) for v in vars_of(formula)))
+        self.solver.add(self.encode(formula))
+
     def bound(self, variables: Iterable[Var]) -> None:
         """Assert the range of every new variable once, at the solver's base level.
 
