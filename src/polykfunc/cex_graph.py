@@ -126,10 +126,10 @@ def _held(vals: dict, suffix: str, relevant: set[str]):
     """The locks a state holds (or, when it plays a part, does not): ``*lock*`` variables."""
     for key, value in vals.items():
         ns, _, name = key.partition(".")
-        if ns not in ("state", "tracked") or "lock" not in name or not key.endswith(suffix) \
-                or (not suffix and "#" in key):
-            continue
         base = name.removesuffix(suffix)
+        if ns not in ("state", "tracked") or not key.endswith(suffix) or (not suffix and "#" in key) \
+                or not {"lock", "locked"} & set(base.split("_")):  # locked_rq, pi_lock; not clock_*
+            continue
         who = "kernel records" if ns == "tracked" else "holds"
         if isinstance(value, bool):
             if value or key in relevant:
