@@ -219,14 +219,23 @@ def _unknown_kfunc(m, name):
     raise UsageError(f"model {m.name} has no kfunc {name!r}" + (f"; {hint}" if hint else ""))
 
 
+#: Modules that add commands: each defines ``COMMANDS``, a list of click commands or groups.
+#: (One module per feature, so the core CLI stays small: counterexample explorer, fuzzing,
+#: BPF programs and designs, reports.)
+COMMAND_MODULES = ("polykfunc.cex_cli", "polykfunc.fuzz_cli", "polykfunc.prog_cli", "polykfunc.report_cli")
+
+
 def _register_subcommands() -> None:
-    """Command groups that live in their own modules (the counterexample explorer, ...)."""
-    try:
-        from polykfunc.cex_cli import cex, explore
-    except ImportError:  # pragma: no cover - the explorer is optional while it is being built
-        return
-    cli.add_command(cex)
-    cli.add_command(explore)
+    import importlib
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # the feature module is not there (yet): skip it
+                continue
+            raise
+        for command in getattr(module, "COMMANDS", ()):
+            cli.add_command(command)
 
 
 _register_subcommands()
