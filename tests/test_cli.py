@@ -127,14 +127,14 @@ def test_exit_1_on_a_counterexample(cli):
     assert p.returncode == 1
     assert "COUNTEREXAMPLE  safety/perf_set/set in dispatch" in p.stdout
     assert "COUNTEREXAMPLE  safety/perf_set/set in enqueue" in p.stdout
-    assert "KNOWN perf-set-unlocked (fixed by 0000000000ab)  safety/perf_set/set in init" in p.stdout
+    assert "KNOWN perf-set-unlocked (fixed by 0000000000ab): safety of perf_set in init" in p.stdout
 
 
 def test_a_known_bug_is_exit_0_and_no_known_turns_it_into_exit_1(cli, write_model):
     model = write_model(KNOWN, name="known@1")
     p = cli("prove", model)
     assert p.returncode == 0, p.stdout
-    assert "KNOWN perf-unlocked (fixed by abc123)  safety/perf/set in init" in p.stdout
+    assert "KNOWN perf-unlocked (fixed by abc123): safety of perf in init" in p.stdout
     q = cli("prove", "--no-known", model)
     assert q.returncode == 1
     assert "COUNTEREXAMPLE  safety/perf/set in init" in q.stdout
