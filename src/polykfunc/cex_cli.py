@@ -3,9 +3,9 @@
 `polykfunc prove` saves every counterexample it finds, explained, in a store (docs/explorer.md).
 These commands list, show, explain, replay, extend, compare, draw and export them. Each one is
 thin: read the store, call :mod:`polykfunc.cex_ops` / ``cex_text`` / ``cex_graph`` /
-``cex_export``, print, exit. Every command takes ``--store DIR``; the read-only ones take
-``--json``. A user error (a bad id, an ambiguous prefix, a corrupted entry) prints one message
-and exits 2; nothing in the store is changed by it.
+``cex_export``, print, exit. Every command takes ``--store DIR``; those that print data take
+``--json`` (docs/explorer.md). A user error (a bad id, an ambiguous prefix, a corrupted entry)
+prints one message and exits 2; nothing in the store is changed by it.
 """
 
 from __future__ import annotations
@@ -336,3 +336,7 @@ def explore(store_dir):
         raise UsageError(f"the explorer needs the textual package ({e}); `pip install textual`") from None
     ExplorerApp(Store(store_dir)).run()
     return EXIT_OK
+
+
+#: the commands this module adds to `polykfunc` (see polykfunc.cli.COMMAND_MODULES)
+COMMANDS = [cex, explore]

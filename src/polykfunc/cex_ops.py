@@ -95,7 +95,7 @@ def digest_warning(entry: Entry, model: Model) -> str | None:
     if now == entry.model_digest:
         return None
     return (f"model {model.name} changed since counterexample {entry.id} was found "
-            f"(digest {entry.model_digest} -> {now}); the replay uses the current files")
+            f"(digest {entry.model_digest} -> {now}); using the current files")
 
 
 def obligation_of(model: Model, cex: Counterexample) -> Obligation:
