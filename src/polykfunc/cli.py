@@ -51,12 +51,12 @@ class _Group(click.Group):
         except SpecError as e:
             click.echo(e.render(), err=True)
             sys.exit(EXIT_INPUT)
-        except UsageError as e:
-            click.echo(f"polykfunc: error: {e}", err=True)
+        except (UsageError, PolykfuncError) as e:
+            if isinstance(e, InternalError):
+                click.echo(f"polykfunc: internal error: {e}", err=True)
+                sys.exit(EXIT_INTERNAL)
+            click.echo(f"polykfunc: error: {e}", err=True)  # StoreError and other input errors
             sys.exit(EXIT_INPUT)
-        except InternalError as e:
-            click.echo(f"polykfunc: internal error: {e}", err=True)
-            sys.exit(EXIT_INTERNAL)
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             try:
                 sys.stdout = open(os.devnull, "w")

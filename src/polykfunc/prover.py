@@ -182,22 +182,25 @@ def store_entries(model: Model, report: ModelReport, rlimit: int = DEFAULT_RLIMI
 
 
 def next_counterexample(model: Model, ob: Obligation, seen, rlimit: int = DEFAULT_RLIMIT, known=None):
-    """A counterexample of ``ob`` genuinely different from every one in ``seen``, or None.
+    """A counterexample of ``ob`` with a root cause none of ``seen`` has, or None.
 
-    "Different" means: at least one variable that played a part in a seen counterexample
-    (its ``relevant`` variables) takes another value. Returns the string "unknown" when the
-    solver gives up.
+    Root causes are what fingerprints name: the context (of the first runtime state) and the
+    outcome the call got. Each seen counterexample's (context, outcome) pair is excluded, so
+    the answer is genuinely different: another context, or the same context with another
+    outcome. Returns the string "unknown" when the solver gives up.
     """
-    from .explain import parse_value_name
-    from .explanation import _value_fact
+    from polykfunc.model.expr import conj, eq, int_const
     session = Z3Session(rlimit)
+    ctx_var = sem.context_var(model)
+    k = model.kfunc(ob.kfunc) if ob.kfunc else None
+    out = sem.outcome(model, k) if k is not None else None
+    codes = {sem.outcome_name(k, c): c for c in range(-2, len(k.impls))} if k is not None else {}
     blocks = []
     for cex in seen:
-        vals = dict(cex.values)
-        keys = [parse_value_name(n) for n in cex.relevant if n in vals] or \
-               [parse_value_name(n) for n in vals]
-        blocks.append(neg(_conj(*(_value_fact(k, vals[n], model) for k, n in
-                                  zip(keys, [n for n in cex.relevant if n in vals] or list(vals))))))
+        same = [_eq_context(ctx_var, cex.context)]
+        if out is not None and cex.outcome in codes and ob.property != "safety":
+            same.append(eq(out, int_const(codes[cex.outcome])))
+        blocks.append(neg(conj(*same)))
     ans = session.check([ob.premise, neg(ob.goal), *blocks], _wanted_vars(model, ob.copies))
     if ans.status == "unsat":
         return None
@@ -210,6 +213,3 @@ def next_counterexample(model: Model, ob: Obligation, seen, rlimit: int = DEFAUL
     return cex
 
 
-def _conj(*args):
-    from polykfunc.model.expr import conj
-    return conj(*args)

@@ -112,8 +112,10 @@ def counterexample_lines(c: Counterexample) -> list[str]:
     else:
         lines.append(f"    context   {c.context}" + (f" [case: {c.case}]" if c.case else ""))
         lines.append(f"    outcome   {c.outcome}" + (f"  <- {c.rule}" if c.rule else ""))
-    for v, src in zip(c.violated, list(c.sources) + [""] * len(c.violated)):
-        lines.append(f"    violated  {v}" + (f"  [{src}]" if src else ""))
+    for v in c.violated:
+        lines.append(f"    violated  {v}")
+    if c.sources:
+        lines.append(f"    source    {'; '.join(c.sources)}")
     vals = dict(c.values)
     shown = [f"{k}={_fmt(vals[k])}" for k in c.relevant if k in vals]
     if shown:

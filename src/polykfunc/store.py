@@ -148,6 +148,9 @@ def read_entry(path: Path) -> Entry:
         entry = Entry(data["id"], cex, expl, m["name"], m["path"], m["digest"], data["found"], data["tool"])
         if entry.id != cex.fingerprint:
             raise ValueError(f"id {entry.id} does not match the counterexample's fingerprint {cex.fingerprint}")
+        if path.stem != entry.id:
+            raise ValueError(f"the file is named {path.name} but holds entry {entry.id}: "
+                             f"rename it to {entry.id}.json, or delete the copy")
         return entry
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
