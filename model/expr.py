@@ -251,40 +251,29 @@ def type_of(e: Expr) -> Type:
 
 # --- smart constructors: they fold constants so that obligations stay small ---
 
-def conj(*args: Expr) -> Expr:
+def _flatten(args: tuple[Expr, ...], node: type, unit: Const, absorbing: Const) -> Expr:
+    """And/Or of ``args``: nested nodes of the same kind flattened, units dropped, duplicates
+    removed (first occurrence kept), and the absorbing constant returned as soon as it appears."""
     flat: list[Expr] = []
     for a in args:
-        if a == TRUE:
+        if a == unit:
             continue
-        if a == FALSE:
-            return FALSE
-        if isinstance(a, And):
-            flat.extend(a.args)
-        else:
-            flat.append(a)
+        if a == absorbing:
+            return absorbing
+        flat.extend(a.args if isinstance(a, node) else (a,))  # type: ignore[attr-defined]
     if not flat:
-        return TRUE
+        return unit
     if len(flat) == 1:
         return flat[0]
-    return And(tuple(dict.fromkeys(flat)))
+    return node(tuple(dict.fromkeys(flat)))
+
+
+def conj(*args: Expr) -> Expr:
+    return _flatten(args, And, TRUE, FALSE)
 
 
 def disj(*args: Expr) -> Expr:
-    flat: list[Expr] = []
-    for a in args:
-        if a == FALSE:
-            continue
-        if a == TRUE:
-            return TRUE
-        if isinstance(a, Or):
-            flat.extend(a.args)
-        else:
-            flat.append(a)
-    if not flat:
-        return FALSE
-    if len(flat) == 1:
-        return flat[0]
-    return Or(tuple(dict.fromkeys(flat)))
+    return _flatten(args, Or, FALSE, TRUE)
 
 
 def neg(a: Expr) -> Expr:
@@ -349,6 +338,14 @@ def with_copy(e: Expr, copy: int) -> Expr:
     """
     if copy == 0:
         return e
+    return map_vars(e, lambda v: Var(v.ns, v.name, v.type, copy) if v.ns in RUNTIME_NAMESPACES else v)
+
+
+def map_vars(e: Expr, replace) -> Expr:
+    """Rebuild ``e`` with every variable ``v`` replaced by ``replace(v)``, folding constants.
+
+    Inside a flags test the replacement must again be a variable.
+    """
     memo: dict[Expr, Expr] = {}
 
     def walk(n: Expr) -> Expr:
@@ -356,25 +353,30 @@ def with_copy(e: Expr, copy: int) -> Expr:
         if got is not None:
             return got
         if isinstance(n, Var):
-            out: Expr = Var(n.ns, n.name, n.type, copy) if n.ns in RUNTIME_NAMESPACES else n
+            out: Expr = replace(n)
         elif isinstance(n, Const):
             out = n
         elif isinstance(n, FlagTest):
-            out = FlagTest(walk(n.var), n.member)  # type: ignore[arg-type]
+            out = FlagTest(replace(n.var), n.member)
         elif isinstance(n, Not):
-            out = Not(walk(n.arg))
+            out = neg(walk(n.arg))
         elif isinstance(n, And):
-            out = And(tuple(walk(a) for a in n.args))
+            out = conj(*(walk(a) for a in n.args))
         elif isinstance(n, Or):
-            out = Or(tuple(walk(a) for a in n.args))
+            out = disj(*(walk(a) for a in n.args))
         elif isinstance(n, Implies):
-            out = Implies(walk(n.lhs), walk(n.rhs))
+            lhs, rhs = walk(n.lhs), walk(n.rhs)
+            out = disj(neg(lhs), rhs) if isinstance(lhs, Const) or isinstance(rhs, Const) else Implies(lhs, rhs)
         elif isinstance(n, Cmp):
-            out = Cmp(n.op, walk(n.lhs), walk(n.rhs))
+            lhs, rhs = walk(n.lhs), walk(n.rhs)
+            if isinstance(lhs, Const) and isinstance(rhs, Const):
+                out = TRUE if evaluate(Cmp(n.op, lhs, rhs), {}) else FALSE
+            else:
+                out = Cmp(n.op, lhs, rhs)
         elif isinstance(n, Arith):
             out = Arith(n.op, walk(n.lhs), walk(n.rhs))
         elif isinstance(n, Ite):
-            out = Ite(walk(n.cond), walk(n.then), walk(n.other))
+            out = ite(walk(n.cond), walk(n.then), walk(n.other))
         else:  # pragma: no cover - every node kind is listed above
             raise TypeError(f"unknown expression node {n!r}")
         memo[n] = out
@@ -446,40 +448,4 @@ def substitute(e: Expr, mapping: Mapping[tuple[str, str], Expr]) -> Expr:
 
     Used to specialise filter rules (``set.X``, ``flag.Y``) to one kfunc.
     """
-    memo: dict[Expr, Expr] = {}
-
-    def walk(n: Expr) -> Expr:
-        got = memo.get(n)
-        if got is not None:
-            return got
-        if isinstance(n, Var):
-            out: Expr = mapping.get((n.ns, n.name), n)
-        elif isinstance(n, Const):
-            out = n
-        elif isinstance(n, FlagTest):
-            out = n
-        elif isinstance(n, Not):
-            out = neg(walk(n.arg))
-        elif isinstance(n, And):
-            out = conj(*(walk(a) for a in n.args))
-        elif isinstance(n, Or):
-            out = disj(*(walk(a) for a in n.args))
-        elif isinstance(n, Implies):
-            lhs, rhs = walk(n.lhs), walk(n.rhs)
-            out = disj(neg(lhs), rhs) if isinstance(lhs, Const) or isinstance(rhs, Const) else Implies(lhs, rhs)
-        elif isinstance(n, Cmp):
-            lhs, rhs = walk(n.lhs), walk(n.rhs)
-            if isinstance(lhs, Const) and isinstance(rhs, Const):
-                out = TRUE if evaluate(Cmp(n.op, lhs, rhs), {}) else FALSE
-            else:
-                out = Cmp(n.op, lhs, rhs)
-        elif isinstance(n, Arith):
-            out = Arith(n.op, walk(n.lhs), walk(n.rhs))
-        elif isinstance(n, Ite):
-            out = ite(walk(n.cond), walk(n.then), walk(n.other))
-        else:  # pragma: no cover
-            raise TypeError(f"unknown expression node {n!r}")
-        memo[n] = out
-        return out
-
-    return walk(e)
+    return map_vars(e, lambda v: mapping.get((v.ns, v.name), v))
