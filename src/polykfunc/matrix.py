@@ -33,8 +33,11 @@ class Cell:
     findings: tuple[str, ...]     # obligation ids with a counterexample in this cell
 
     @property
-    def allowed(self) -> bool:
-        return any(o not in ("rejected at load", "refused at run time") for o in self.outcomes)
+    def allowed(self) -> bool | None:
+        """Some call from the context gets an implementation (None: unknown, the solver gave up)."""
+        if any(o not in ("rejected at load", "refused at run time") for o in self.outcomes):
+            return True
+        return None if self.status == "unknown" else False
 
 
 @dataclass(frozen=True)
@@ -84,10 +87,12 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Mat
         out = sem.outcome(model, k)
         reached: dict[str, set[int]] = {c: set() for c in model.context_names}
         blocks = []
+        enumerated = True
         while True:
             ans = session.check([base, *blocks], wanted)
             if ans.status != "sat":
-                complete = complete and ans.status == "unsat"
+                enumerated = ans.status == "unsat"
+                complete = complete and enumerated
                 break
             ctx = str(ans.values[("meta", "context", 0)])
             code = sem.decide(model, k, ans.values).outcome
@@ -106,7 +111,7 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Mat
                 status = "counterexample"
             elif statuses:
                 status = "known"
-            elif unknown:
+            elif unknown or not enumerated:  # the solver gave up: never shown as proved
                 status = "unknown"
             else:
                 status = "proved"
