@@ -15,11 +15,11 @@ from rich.table import Table
 
 from polykfunc.errors import InternalError
 from polykfunc.model import semantics as sem
-from polykfunc.model.expr import Const, conj, eq, int_const, neg
+from polykfunc.model.expr import Const, conj, eq, evaluate, int_const, neg, variables
 from polykfunc.model.spec import Model
 from polykfunc.properties.generate import runtime_premise
 
-from .prover import _wanted_vars, prove_model
+from .prover import prove_model
 from .results import ModelReport, Status
 from .solver import DEFAULT_RLIMIT, Z3Session
 
@@ -76,9 +76,8 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Mat
     """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``)."""
     report = prove_model(model, properties=["safety", "coverage"], rlimit=rlimit)
     session = Z3Session(rlimit)
-    wanted = _wanted_vars(model, 1)
     cv = sem.context_var(model)
-    base = runtime_premise(model)
+    session.assert_base(runtime_premise(model))  # shared by every check below
     names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
     cells = []
     complete = True
@@ -86,21 +85,24 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Mat
         k = model.kfunc(kname)
         out = sem.outcome(model, k)
         reached: dict[str, set[int]] = {c: set() for c in model.context_names}
-        blocks = []
         enumerated = True
-        while True:
-            ans = session.check([base, *blocks], wanted)
-            if ans.status != "sat":
-                enumerated = ans.status == "unsat"
-                complete = complete and enumerated
-                break
-            ctx = str(ans.values[("meta", "context", 0)])
-            code = sem.decide(model, k, ans.values).outcome
-            if code in reached[ctx]:
-                raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
-                                    "the solver and the concrete evaluation disagree")
-            reached[ctx].add(code)
-            blocks.append(neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code)))))
+        # read only what decides the outcome (and the context): the other variables are free
+        needed = {v.key: v for v in variables(out) if v.ns not in ("set", "flag")}
+        needed[cv.key] = cv
+        with session.frame(needed.values()) as frame:
+            while True:
+                ans = frame.check()
+                if ans.status != "sat":
+                    enumerated = ans.status == "unsat"
+                    complete = complete and enumerated
+                    break
+                ctx = str(ans.values[("meta", "context", 0)])
+                code = evaluate(out, ans.values)
+                if code in reached[ctx]:
+                    raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
+                                        "the solver and the concrete evaluation disagree")
+                reached[ctx].add(code)
+                frame.add(neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code)))))
         for ctx in model.context_names:
             findings = [r for r in report.results if r.kfunc == kname
                         for c in r.counterexamples if c.context == ctx]

@@ -34,7 +34,6 @@ class Answer:
     status: str                       # "sat", "unsat" or "unknown"
     values: dict | None = None        # (ns, name, copy) -> value, when sat
     reason: str = ""                  # z3's reason, when unknown
-    rlimit_used: int = 0
 
 
 class Z3Session:
@@ -166,17 +165,27 @@ class Z3Session:
         try:
             for f in formulas:
                 s.add(self.encode(f))
-            before = _rlimit_count(s)
-            result = s.check()
-            used = _rlimit_count(s) - before
-            if result == z3.sat:
-                m = s.model()
-                return Answer("sat", {k: self._value(m, v) for k, v in seen.items()}, rlimit_used=used)
-            if result == z3.unsat:
-                return Answer("unsat", rlimit_used=used)
-            return Answer("unknown", reason=s.reason_unknown(), rlimit_used=used)
+            return self._answer(seen.values())
         finally:
             s.pop()
+
+    def _answer(self, variables: Iterable[Var]) -> Answer:
+        s = self.solver
+        result = s.check()
+        if result == z3.sat:
+            m = s.model()
+            return Answer("sat", {v.key: self._value(m, v) for v in variables})
+        if result == z3.unsat:
+            return Answer("unsat")
+        return Answer("unknown", reason=s.reason_unknown())
+
+    def frame(self, variables: Iterable[Var]) -> "_Frame":
+        """A scope for incremental checks: ``with session.frame(vars) as f: f.add(e); f.check()``.
+
+        ``variables`` must list every variable the frame's formulas will mention (their
+        ranges are asserted at the base level first); values are read for them.
+        """
+        return _Frame(self, sorted(variables, key=lambda v: v.key))
 
     def _value(self, m: z3.ModelRef, v: Var) -> Value:
         term = self.term(v)
@@ -193,15 +202,32 @@ class Z3Session:
         return n
 
 
-def _rlimit_count(s: z3.Solver) -> int:
-    try:
-        st = s.statistics()
-        for k in st.keys():
-            if k == "rlimit count":
-                return int(st.get_key_value(k))
-    except z3.Z3Exception:
-        pass
-    return 0
+class _Frame:
+    """One push level of a session, for checks that add constraints one by one."""
+
+    def __init__(self, session: Z3Session, variables: list[Var]):
+        self.session = session
+        self.variables = variables
+        self.keys = {v.key for v in variables}
+
+    def __enter__(self) -> "_Frame":
+        self.session.bound(self.variables)
+        self.session.solver.push()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.session.solver.pop()
+        return False
+
+    def add(self, formula: Expr) -> None:
+        from polykfunc.model.expr import variables as vars_of
+        stray = [v for v in vars_of(formula) if v.key not in self.keys]
+        if stray:
+            raise ValueError(f"frame formula mentions undeclared variables {sorted(str(v) for v in stray)}")
+        self.session.solver.add(self.session.encode(formula))
+
+    def check(self) -> Answer:
+        return self.session._answer(self.variables)
 
 
 @dataclass(frozen=True)
