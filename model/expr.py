@@ -29,17 +29,15 @@ class BoolType:
 
 @dataclass(frozen=True)
 class IntType:
+    """An int with an optional inclusive range. Two ints with different ranges are different
+    values of this class (a variable's identity includes its range); :func:`same_kind` is the
+    type-checking comparison that ignores ranges."""
+
     lo: int | None = None
     hi: int | None = None
 
     def __str__(self) -> str:
         return "int"
-
-    def __eq__(self, other: object) -> bool:  # ranges do not change the type
-        return isinstance(other, IntType)
-
-    def __hash__(self) -> int:
-        return hash("int")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,13 @@ class FlagsType:
 
 BOOL = BoolType()
 INT = IntType()
+
+
+def same_kind(a: "Type", b: "Type") -> bool:
+    """Do values of types ``a`` and ``b`` compare with each other? (Int ranges do not matter.)"""
+    if isinstance(a, IntType) and isinstance(b, IntType):
+        return True
+    return a == b
 Type = Union[BoolType, IntType, EnumType, FlagsType]
 Value = Union[bool, int, str, frozenset]
 

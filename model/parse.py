@@ -15,7 +15,7 @@ from polykfunc.errors import close_matches
 
 from .expr import (
     BOOL, INT, CMP_OPS, Arith, BoolType, Cmp, Const, EnumType, Expr, FlagsType, FlagTest,
-    Implies, IntType, Type, Var, conj, disj, neg, type_of,
+    Implies, IntType, Type, Var, conj, disj, neg, same_kind, type_of,
 )
 
 
@@ -212,7 +212,7 @@ class _Parser:
         cond = self.boolean(node.test)
         then, other = self.typed(node.body), self.typed(node.orelse)
         t1, t2 = type_of(then), type_of(other)
-        if t1 != t2 or isinstance(t1, (EnumType, FlagsType)):
+        if not same_kind(t1, t2) or isinstance(t1, (EnumType, FlagsType)):
             raise self.fail(node, f"both branches must be bool or both int (got {t1} and {t2})")
         return ite(cond, then, other)
 
@@ -276,7 +276,7 @@ class _Parser:
         rt = type_of(right)
         if isinstance(lt, FlagsType) or isinstance(rt, FlagsType):
             raise self.fail(left_node, "compare a flags variable with a list: kf_mask == [\"A\", \"B\"]")
-        if lt != rt:
+        if not same_kind(lt, rt):
             raise self.fail(right_node, f"cannot compare {lt} with {rt}")
         e = Cmp("==", left, right)
         return neg(e) if op == "!=" else e
