@@ -78,12 +78,16 @@ def _targets(targets: tuple[str, ...]) -> list[Path]:
 
 
 def _prove_one(args):
-    """Prove one model (in a worker process); with ``explain``, also build store entries."""
-    path, properties, use_known, rlimit, explain = args
+    """Prove one model (in a worker process); with ``explain``, also build store entries.
+    With a cache folder, unchanged obligations are reused from it (polykfunc.cache)."""
+    path, properties, use_known, rlimit, explain, cache_dir = args
+    from polykfunc.cache import CacheStats, ProofCache
     from polykfunc.prover import prove_model, store_entries
     model = load_model(path)
-    report = prove_model(model, properties=properties, use_known=use_known, rlimit=rlimit)
-    return report, (store_entries(model, report, rlimit=rlimit) if explain else [])
+    cache = ProofCache(cache_dir) if cache_dir else None
+    report = prove_model(model, properties=properties, use_known=use_known, rlimit=rlimit, cache=cache)
+    stats = cache.stats if cache else CacheStats()
+    return report, (store_entries(model, report, rlimit=rlimit) if explain else []), stats
 
 
 @cli.command(epilog=EPILOG)
@@ -100,15 +104,26 @@ def _prove_one(args):
 @click.option("--store", "store_dir", type=click.Path(file_okay=False), default=None,
               help="Save counterexamples here (default: .polykfunc/counterexamples).")
 @click.option("--no-store", is_flag=True, help="Do not save counterexamples.")
-def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_dir, no_store):
+@click.option("--sarif", "sarif_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results as SARIF 2.1.0 to this file (GitHub code scanning).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the results as JUnit XML to this file (one test case per obligation).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Reuse unchanged obligations' results from here (default: .polykfunc/cache).")
+@click.option("--no-cache", is_flag=True, help="Solve every obligation; neither read nor write the cache.")
+def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_dir, no_store,
+          sarif_file, junit_file, cache_dir, no_cache):
     """Prove the properties of TARGET models (bundled names or paths; default: all bundled)."""
+    from polykfunc.cache import DEFAULT_CACHE, CacheStats
     from polykfunc.results import exit_code
     from polykfunc.solver import DEFAULT_RLIMIT
     paths = _targets(targets)
     for p in paths:  # validate everything first: bad input stops the run before any proof
         load_model(p)
     props = list(properties) or None
-    work = [(p, props, not no_known, rlimit or DEFAULT_RLIMIT, not no_store) for p in paths]
+    cache_root = None if no_cache else str(cache_dir or DEFAULT_CACHE)
+    work = [(p, props, not no_known, rlimit or DEFAULT_RLIMIT, not no_store, cache_root) for p in paths]
+    stats = CacheStats()
     err = Console(stderr=True)
     jobs = jobs or min(len(work), os.cpu_count() or 1)
     reports = []
@@ -116,17 +131,19 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_d
     if jobs > 1 and len(work) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             with err.status("proving…") if err.is_terminal else _null():
-                for rep, found in pool.map(_prove_one, work):
+                for rep, found, used in pool.map(_prove_one, work):
                     reports.append(rep)
                     entries.extend(found)
+                    stats.merge(used)
                     if err.is_terminal:
                         err.print(f"[dim]{rep.model}: done in {rep.seconds:.2f}s[/dim]")
     else:
         for w in work:
             with err.status(f"proving {w[0]}…") if err.is_terminal else _null():
-                rep, found = _prove_one(w)
+                rep, found, used = _prove_one(w)
                 reports.append(rep)
                 entries.extend(found)
+                stats.merge(used)
     saved_to = None
     if entries:
         from polykfunc.store import DEFAULT_STORE, Store
@@ -134,9 +151,11 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_d
         for e in entries:
             store.save(e)
         saved_to = str(store.root)
+    _write_ci_outputs(reports, sarif_file, junit_file)
     if as_json:
         click.echo(json.dumps({"reports": [r.to_json() for r in reports], "exit_code": exit_code(reports),
-                               "store": saved_to}, indent=2))
+                               "store": saved_to, "cache": stats.to_json() if cache_root else None},
+                              indent=2))
     else:
         from polykfunc.render import console, print_report
         out = console()
@@ -144,7 +163,23 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_d
         if saved_to:
             out.print(f"\n{len(entries)} counterexample(s) saved in {saved_to}: `polykfunc cex list` lists them, "
                       "`polykfunc cex show ID` explains one.", highlight=False, markup=False)
+        if cache_root and (stats.hits or stats.stored):
+            out.print(f"proof cache {cache_root}: {stats.hits} obligation(s) reused, {stats.misses} solved"
+                      + (f" ({stats.stale} stale)" if stats.stale else "") + "; --no-cache solves everything",
+                      highlight=False, markup=False)
+    for problem in stats.unreadable:
+        click.echo(f"polykfunc: warning: proof cache: {problem} (ignored; the obligations were solved)", err=True)
     sys.exit(exit_code(reports))
+
+
+def _write_ci_outputs(reports, sarif_file, junit_file) -> None:
+    """Write the SARIF and JUnit files asked for (polykfunc.sarif, polykfunc.junit)."""
+    if sarif_file:
+        from polykfunc.sarif import write_sarif
+        write_sarif(reports, sarif_file)
+    if junit_file:
+        from polykfunc.junit import write_junit
+        write_junit(reports, junit_file)
 
 
 class _null:

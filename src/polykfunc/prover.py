@@ -28,10 +28,12 @@ Progress = Callable[[str, int, int], None]
 
 
 def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_known: bool = True,
-                rlimit: int = DEFAULT_RLIMIT, progress: Progress | None = None) -> ModelReport:
+                rlimit: int = DEFAULT_RLIMIT, progress: Progress | None = None, cache=None) -> ModelReport:
     """Prove every obligation of ``model`` for ``properties`` (default: all).
 
-    Returns a :class:`ModelReport`; never raises for a failed proof. Raises
+    With ``cache`` (a :class:`~polykfunc.cache.ProofCache`), an obligation whose content is
+    unchanged is rebuilt from the cache and replayed instead of solved, and every solved one
+    is stored. Returns a :class:`ModelReport`; never raises for a failed proof. Raises
     :class:`~polykfunc.errors.InternalError` if a counterexample does not replay.
     """
     start = time.perf_counter()
@@ -42,7 +44,14 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
     for i, ob in enumerate(obs):
         if progress:
             progress(model.name, i, len(obs))
-        results.append(prove_obligation(session, model, ob, known))
+        hit = cache.lookup(model, ob, rlimit, known) if cache is not None else None
+        if hit is None:
+            hit = prove_obligation(session, model, ob, known)
+            if cache is not None:
+                cache.store(model, ob, rlimit, hit)
+        results.append(hit)
+    if cache is not None:
+        cache.save()
     if progress:
         progress(model.name, len(obs), len(obs))
     ran = {ob.property for ob in obs}
@@ -110,6 +119,13 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
         if not ob.per_context:
             break
         blocks.append(neg(_eq_context(ctx_var, cex.context)))
+    status, proved = settle(model, ob, cexs, status)
+    return result(status, cexs, reason, proved)
+
+
+def settle(model: Model, ob: Obligation, cexs, status: Status = Status.PROVED) -> tuple[Status, tuple[str, ...]]:
+    """The final status of ``ob`` when its search ended in ``status`` after finding ``cexs``,
+    and the contexts proved (used by the prover and by the proof cache alike)."""
     if cexs:
         if all(c.severity == "note" for c in cexs):
             worst = Status.NOTE
@@ -120,7 +136,7 @@ def prove_obligation(session: Z3Session, model: Model, ob: Obligation, known=Non
         status = max(status, worst)  # a give-up after known bugs stays unknown; a defect wins
     proved = tuple(c for c in model.context_names if c not in {x.context for x in cexs}) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
-    return result(status, cexs, reason, proved)
+    return status, proved
 
 
 def _local_premise(session: Z3Session, model: Model, ob: Obligation):

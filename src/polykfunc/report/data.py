@@ -1,0 +1,484 @@
+"""What a report shows, as plain data: collected once, rendered as HTML or Markdown.
+
+:func:`collect` proves each target model (through the proof cache), builds its verdict matrix,
+explains its counterexamples, and computes the structure views (op classes, nesting, locks) and
+the design comparison; models are collected in parallel processes. Consecutive targets of the
+same subsystem are then compared (:mod:`polykfunc.report.diff`). Everything here is frozen
+dataclasses of strings, numbers and tuples: the renderers only format it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from polykfunc.explanation import Explanation
+from polykfunc.model import load_model
+from polykfunc.model.spec import Fact, Model, Source
+from polykfunc.results import Counterexample, ModelReport, Status, exit_code
+
+from .citations import is_commit
+from .design import DesignComparison
+from .structure import LockUse, NestingEdge
+
+DENIED = ("rejected at load", "refused at run time")
+DENIED_CODE = {"rejected at load": "✕", "refused at run time": "⊘"}
+#: Cell statuses from best to worst (the worst wins an aggregate).
+STATUS_RANK = {"proved": 0, "known": 1, "unknown": 2, "counterexample": 3}
+
+
+@dataclass(frozen=True)
+class CellData:
+    """One kfunc called from one context: what the call can get, and the proof status."""
+
+    kfunc: str
+    context: str
+    outcomes: tuple[str, ...]
+    allowed: bool | None             # None: the solver gave up on this cell
+    status: str                      # proved / known / counterexample / unknown
+    code: str                        # the short text in the heat-map cell
+    title: str                       # the full sentence (tooltip, screen readers)
+    anchors: tuple[str, ...] = ()    # counterexamples in this cell
+    known_bugs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AggregateCell:
+    """A group of kfunc rows collapsed onto one context: the worst status and how many allow."""
+
+    context: str
+    status: str
+    allowed: int
+    total: int
+    findings: int
+
+
+@dataclass(frozen=True)
+class KfuncRow:
+    name: str
+    impl_codes: tuple[tuple[str, str], ...]   # (code, implementation)
+    mechanism: str                            # resolver / selector / single
+    doc: str
+    source: str
+    where: str | None
+    cells: tuple[CellData, ...]
+
+    @property
+    def has_findings(self) -> bool:
+        return any(c.status != "proved" for c in self.cells)
+
+
+@dataclass(frozen=True)
+class KfuncGroup:
+    label: str
+    rows: tuple[KfuncRow, ...]
+    aggregate: tuple[AggregateCell, ...]
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One rule of the model with its kernel citation and its place in the model files."""
+
+    kind: str
+    label: str
+    text: str
+    source: str
+    confirmed: bool
+    where: str | None
+
+
+@dataclass(frozen=True)
+class CexData:
+    """A counterexample with its explanation; ``primary`` ones are drawn in full."""
+
+    anchor: str
+    status: str                       # counterexample / known / note
+    counterexample: Counterexample
+    explanation: Explanation | None
+    chain: tuple[str, ...]            # one line per runtime state
+    svg: str = ""
+    primary: bool = True
+
+
+@dataclass(frozen=True)
+class BugData:
+    """A declared known bug, and the counterexamples that show it (none: it no longer appears)."""
+
+    id: str
+    title: str
+    property: str
+    kfunc: str
+    contexts: tuple[str, ...]
+    fixed_by: str | None
+    source: str
+    confirmed: bool
+    anchors: tuple[str, ...]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.anchors)
+
+
+@dataclass(frozen=True)
+class ModelData:
+    name: str
+    kernel: str
+    commit: str | None
+    subsystem: str
+    description: str
+    path: str
+    files: tuple[str, ...]
+    report: ModelReport
+    context_groups: tuple[tuple[str, tuple[str, ...]], ...]
+    kfunc_groups: tuple[KfuncGroup, ...]
+    matrix_complete: bool
+    bugs: tuple[BugData, ...]
+    cexs: tuple[CexData, ...]
+    axioms: tuple[RuleRow, ...]
+    unconfirmed: tuple[RuleRow, ...]
+    rules: tuple[tuple[str, tuple[RuleRow, ...]], ...]
+    nesting: tuple[NestingEdge, ...]
+    nesting_svg: str
+    lock_uses: tuple[LockUse, ...]
+    lock_svg: str
+    design: DesignComparison
+    timing: tuple[tuple[str, float], ...]
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return tuple(c for _, cs in self.context_groups for c in cs)
+
+    @property
+    def status(self) -> Status:
+        return self.report.status
+
+    def cell(self, kfunc: str, context: str) -> CellData | None:
+        return self._cells.get((kfunc, context))
+
+    @functools.cached_property
+    def _cells(self) -> dict[tuple[str, str], CellData]:
+        return {(c.kfunc, c.context): c for g in self.kfunc_groups for r in g.rows for c in r.cells}
+
+    @property
+    def kfunc_names(self) -> tuple[str, ...]:
+        return tuple(r.name for g in self.kfunc_groups for r in g.rows)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    exit_code: int
+    headline: str
+    details: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    title: str
+    generated: str
+    tool: tuple[tuple[str, str], ...]
+    models: tuple[ModelData, ...]
+    diffs: tuple                      # tuple[VersionDiff, ...]
+    verdict: Verdict
+    seconds: float
+    changed: dict = field(default_factory=dict)   # model -> {"kfunc|context": what changed}
+    families: tuple = ()              # tuple[DesignFamily, ...]: designs of one mechanism side by side
+
+
+# ------------------------------------------------------------------ one model
+
+def _src(s: Source | None) -> tuple[str, bool]:
+    return (s.text, s.confirmed) if s is not None else ("", True)
+
+
+def _fact_row(kind: str, f: Fact) -> RuleRow:
+    text, ok = _src(f.source)
+    return RuleRow(kind, f.label, f.text, text, ok, str(f.where) if f.where else None)
+
+
+def _impl_codes(names: tuple[str, ...]) -> dict[str, str]:
+    """Short, distinct codes for a kfunc's implementations: initials, then more letters
+    (a kfunc with one implementation shows ✓: there is nothing to tell apart)."""
+    if len(names) == 1:
+        return {names[0]: "✓"}
+    schemes = [lambda n: n.strip("_")[:1], lambda n: "".join(w[:1] for w in n.split("_") if w),
+               lambda n: n.strip("_")[:2], lambda n: n.strip("_")[:3]]
+    for scheme in schemes:
+        codes = {n: (scheme(n) or n[:1]).upper() for n in names}
+        if len(set(codes.values())) == len(names):
+            return codes
+    return {n: str(i + 1) for i, n in enumerate(names)}
+
+
+def _rules(model: Model) -> list[tuple[str, tuple[RuleRow, ...]]]:
+    out = []
+    for k in model.kfuncs:
+        rows: list[RuleRow] = []
+        ktext, kok = _src(k.source)
+        rows.append(RuleRow("kfunc", k.name, f"sets: {', '.join(k.sets) or '-'}; flags: {', '.join(k.flags) or '-'}",
+                            ktext, kok, str(k.where) if k.where else None))
+        if k.allow is not None:
+            rows.append(_fact_row("contract", k.allow))
+        if k.registered is not None:
+            rows.append(_fact_row("registered", k.registered))
+        for impl in k.impls:
+            itext, iok = _src(impl.source)
+            locks = "; ".join(x for x in (("takes " + ", ".join(u.text for u in impl.takes)) if impl.takes else "",
+                                          ("drops " + ", ".join(u.text for u in impl.drops)) if impl.drops else "") if x)
+            rows.append(RuleRow("implementation", impl.name, locks or impl.doc, itext, iok, None))
+            rows.extend(_fact_row("requires", f) for f in impl.requires)
+        for kind, rules in (("resolve", k.resolve), ("select", k.select)):
+            for r in rules or ():
+                row = _fact_row(kind, r.when)
+                rows.append(RuleRow(kind, row.label, f"{r.when.text} -> {r.select}", row.source, row.confirmed, row.where))
+        out.append((k.name, tuple(rows)))
+    rows = []
+    for s in model.kfunc_sets:
+        text, ok = _src(s.source)
+        rows.append(RuleRow("kfunc set", s.name, s.doc, text, ok, None))
+        for kind, f in (("registered", s.registered), ("contract", s.allow)):
+            if f is not None:
+                rows.append(_fact_row(kind, f))
+    for flt in model.filters:
+        text, ok = _src(flt.source)
+        rows.append(RuleRow("filter", flt.name, f"default {flt.default}", text, ok, None))
+        for fr in flt.rules:
+            row = _fact_row("filter rule", fr.when)
+            rows.append(RuleRow("filter rule", row.label, f"{fr.when.text} -> {fr.verdict}", row.source,
+                                row.confirmed, row.where))
+    if rows:
+        out.append(("kfunc sets and filters", tuple(rows)))
+    for c in model.contexts:
+        text, ok = _src(c.source)
+        crow = [RuleRow("context", c.name, c.doc, text, ok, str(c.where) if c.where else None)]
+        crow += [_fact_row("view", f) for f in c.view] + [_fact_row("fact", f) for f in c.facts]
+        for case in c.cases:
+            ctext, cok = _src(case.source)
+            crow.append(RuleRow("case", case.name, "", ctext, cok, None))
+            crow += [_fact_row("case fact", f) for f in case.facts]
+        out.append((f"context {c.name}", tuple(crow)))
+    return out
+
+
+def _unconfirmed(rules: list[tuple[str, tuple[RuleRow, ...]]], model: Model) -> list[RuleRow]:
+    seen: dict[tuple, RuleRow] = {}
+    for _, rows in rules:
+        for r in rows:
+            if not r.confirmed:
+                seen.setdefault((r.kind, r.label, r.source), r)
+    for b in model.known_bugs:
+        if not b.source.confirmed:
+            seen.setdefault(("known bug", b.id, b.source.text), RuleRow("known bug", b.id, b.title, b.source.text,
+                                                                        False, None))
+    return list(seen.values())
+
+
+def _cex_status(c: Counterexample) -> str:
+    if c.severity == "note":
+        return "note"
+    return "known" if c.known_bug else "counterexample"
+
+
+def _cells(model: Model, matrix, codes: dict[str, dict[str, str]], anchors: dict) -> dict[str, list[CellData]]:
+    out: dict[str, list[CellData]] = {}
+    for cell in matrix.cells:
+        code = "/".join(codes[cell.kfunc].get(o, DENIED_CODE.get(o, "?")) for o in cell.outcomes) or "·"
+        found = anchors.get((cell.kfunc, cell.context), [])
+        bugs = tuple(dict.fromkeys(c.known_bug for c in found if c.known_bug))
+        allowed_word = {True: "allowed", False: "denied", None: "undecided"}[cell.allowed]
+        title = (f"{cell.kfunc} from {cell.context}: {allowed_word}; "
+                 + (", ".join(cell.outcomes) or "unreachable") + f"; {cell.status}"
+                 + (f" ({', '.join(bugs)})" if bugs else ""))
+        out.setdefault(cell.kfunc, []).append(CellData(
+            cell.kfunc, cell.context, cell.outcomes, cell.allowed, cell.status, code, title,
+            tuple(dict.fromkeys(c.fingerprint for c in found)), bugs))
+    return out
+
+
+def _aggregate(rows: list[KfuncRow], contexts: tuple[str, ...]) -> tuple[AggregateCell, ...]:
+    out = []
+    for i, ctx in enumerate(contexts):
+        cells = [r.cells[i] for r in rows]
+        worst = max((c.status for c in cells), key=lambda s: STATUS_RANK.get(s, 0), default="proved")
+        out.append(AggregateCell(ctx, worst, sum(1 for c in cells if c.allowed), len(cells),
+                                 sum(1 for c in cells if c.anchors)))
+    return tuple(out)
+
+
+def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_known: bool = True) -> ModelData:
+    """Everything the report shows about one model (runs the prover, matrix and explanations)."""
+    from polykfunc.cache import ProofCache
+    from polykfunc.cex_graph import build_graph
+    from polykfunc.cex_text import chain_lines
+    from polykfunc.matrix import build_matrix
+    from polykfunc.prover import prove_model, store_entries
+    from polykfunc.solver import Z3Session
+
+    from .design import design_comparison
+    from .structure import context_classes, lock_graph, lock_uses, nesting_edges, nesting_graph
+    from .svg import render_svg
+
+    timing: list[tuple[str, float]] = []
+    t = time.perf_counter()
+    model = load_model(Path(path))
+    report = prove_model(model, rlimit=rlimit, use_known=use_known,
+                         cache=ProofCache(cache_dir) if cache_dir else None)
+    timing.append(("prove", time.perf_counter() - t))
+    t = time.perf_counter()
+    matrix = build_matrix(model, rlimit=rlimit)
+    timing.append(("matrix", time.perf_counter() - t))
+    t = time.perf_counter()
+    entries = store_entries(model, report, rlimit=rlimit)
+    by_cell: dict[tuple[str, str], list[Counterexample]] = {}
+    cexs: list[CexData] = []
+    primary_seen: set[str] = set()
+    for e in sorted(entries, key=lambda e: (_cex_status(e.counterexample) != "counterexample",
+                                             e.counterexample.known_bug or "", e.counterexample.kfunc or "",
+                                             e.counterexample.context or "")):
+        c = e.counterexample
+        status = _cex_status(c)
+        if status != "note":
+            for ctx in {c.context, *(cp.get("context") for cp in c.copies)} - {None}:
+                by_cell.setdefault((c.kfunc, ctx), []).append(c)
+        group = c.known_bug or (c.obligation if status == "note" else c.fingerprint)
+        primary = group not in primary_seen
+        primary_seen.add(group)
+        svg = render_svg(build_graph(e, model), title=f"{c.obligation} in {c.context}") if primary else ""
+        cexs.append(CexData(c.fingerprint, status, c, e.explanation, tuple(chain_lines(c)), svg, primary))
+    timing.append(("explain", time.perf_counter() - t))
+
+    t = time.perf_counter()
+    session = Z3Session(rlimit)
+    classes = context_classes(model, session)
+    order = tuple(c for _, cs in classes for c in cs)
+    codes = {k.name: _impl_codes(k.impl_names) for k in model.kfuncs}
+    cells = _cells(model, matrix, codes, by_cell)
+    set_order = {s.name: i for i, s in enumerate(model.kfunc_sets)}
+    groups: dict[str, list[KfuncRow]] = {}
+    for k in model.kfuncs:
+        row_cells = sorted(cells.get(k.name, []), key=lambda c: order.index(c.context))
+        label = ", ".join(k.sets) if k.sets else "in no kfunc set"
+        groups.setdefault(label, []).append(KfuncRow(
+            k.name, tuple((code, impl) for impl, code in codes[k.name].items()), k.in_force, k.doc,
+            k.source.text, str(k.where) if k.where else None, tuple(row_cells)))
+    kgroups = tuple(KfuncGroup(label, tuple(rows), _aggregate(rows, order)) for label, rows in
+                    sorted(groups.items(), key=lambda kv: min((set_order.get(s, 99) for s in kv[0].split(", ")),
+                                                              default=99)))
+    uses = lock_uses(model, session)
+    nest = nesting_edges(model)
+    design = design_comparison(model, report, session)
+    nest_svg = render_svg(nesting_graph(model), title=f"{model.name}: context nesting") if nest else ""
+    lock_svg = render_svg(lock_graph(model.name, uses), title=f"{model.name}: locks held and taken") if uses else ""
+    timing.append(("structure", time.perf_counter() - t))
+
+    found: dict[str, list[Counterexample]] = {}
+    for e in entries:
+        if e.counterexample.known_bug:
+            found.setdefault(e.counterexample.known_bug, []).append(e.counterexample)
+    bugs = tuple(BugData(b.id, b.title, b.property, b.kfunc,
+                         tuple(dict.fromkeys(c.context for c in found.get(b.id, []) if c.context)) or
+                         ((b.context,) if b.context else ()),
+                         b.fixed_by, b.source.text, b.source.confirmed,
+                         tuple(c.fingerprint for c in found.get(b.id, [])))
+                 for b in model.known_bugs)
+    rules = _rules(model)
+    axioms = tuple(RuleRow("axiom", a.name, a.fact.text + (f" ({a.doc})" if a.doc else ""), a.fact.source.text,
+                           a.fact.source.confirmed, str(a.fact.where) if a.fact.where else None)
+                   for a in model.axioms)
+    return ModelData(
+        model.name, model.kernel, model.commit, model.subsystem, model.description, str(model.path),
+        tuple(_shown(f) for f in model.files), report, tuple((lab, tuple(cs)) for lab, cs in classes), kgroups,
+        matrix.complete, bugs, tuple(cexs), axioms, tuple(_unconfirmed(rules, model)), tuple(rules),
+        tuple(nest), nest_svg, tuple(uses), lock_svg, design, tuple(timing))
+
+
+def _shown(path) -> str:
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def _model_data_job(args):
+    return model_data(*args)
+
+
+# ------------------------------------------------------------------ the whole report
+
+def _verdict(models: tuple[ModelData, ...]) -> Verdict:
+    reports = [m.report for m in models]
+    code = exit_code(reports)
+    cex = sum(1 for m in models for c in m.cexs if c.status == "counterexample")
+    known = sum(len([b for b in m.bugs if b.found]) for m in models)
+    fixed = sum(1 for m in models for b in m.bugs if b.found and is_commit(b.fixed_by))
+    unknown = sum(r.counts().get("unknown", 0) for r in reports)
+    vacuous = sum(r.counts().get("vacuous", 0) for r in reports)
+    missing = sum(len(r.missing_known) for r in reports)
+    proved = sum(r.counts().get("proved", 0) for r in reports)
+    total = sum(len(r.results) for r in reports)
+    if code == 1:
+        headline = "FAIL: " + ", ".join(x for x in (
+            f"{cex} unexpected counterexample(s)" if cex else "", f"{vacuous} vacuous obligation(s)" if vacuous else "",
+            f"{missing} declared known bug(s) no longer found" if missing else "") if x)
+    elif code == 3:
+        headline = f"UNDECIDED: {unknown} obligation(s) ended unknown (raise --rlimit); nothing failed"
+    else:
+        headline = "PASS: every model proves as declared" + (f"; {known} declared known bug(s) reproduced" if known else "")
+    details = [f"{proved} of {total} obligations proved",
+               f"{known} known bug(s) reproduced ({fixed} fixed upstream, {known - fixed} open)" if known else "",
+               f"{unknown} unknown" if unknown else ""]
+    return Verdict(code, headline, tuple(d for d in details if d))
+
+
+def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: int | None = None,
+            cache_dir: str | None = None, use_known: bool = True, title: str | None = None,
+            progress: Callable[[str], None] | None = None) -> ReportData:
+    """Collect the report data of ``targets`` (paths to model manifests or folders).
+
+    Raises :class:`~polykfunc.errors.SpecError` for an invalid model (before any proof) and
+    :class:`~polykfunc.errors.InternalError` if polykfunc contradicts itself.
+    """
+    from polykfunc import __version__
+    from polykfunc.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
+
+    from .design import design_families
+    from .diff import version_diffs
+    start = time.perf_counter()
+    paths = [Path(t) for t in targets]
+    loaded = [load_model(p) for p in paths]   # validate everything first
+    rlimit = rlimit or DEFAULT_RLIMIT
+    work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            models = tuple(pool.map(_model_data_job, work))
+    else:
+        models = tuple(_model_data_job(w) for w in work)
+    if progress:
+        progress("comparing versions")
+    diffs = tuple(version_diffs(models, {m.name: m for m in loaded}, rlimit))
+    families = tuple(design_families(models))
+    changed: dict[str, dict[str, str]] = {}
+    for d in diffs:
+        for ch in d.changes:
+            if ch.kind != "denial moved":  # the same refusal, moved between load and run time
+                changed.setdefault(d.new, {})[f"{ch.kfunc.split(' -> ')[-1]}|{ch.context}"] = ch.summary
+    names = " vs ".join(m.name for m in models) if len(models) <= 3 else f"{len(models)} models"
+    tool = (("polykfunc", __version__), ("z3", z3_version()), ("encoding", str(ENCODING_VERSION)),
+            ("rlimit", f"{rlimit:,}"), ("python", platform.python_version()),
+            ("graphviz", "dot" if _has_dot() else "not installed (built-in layout)"))
+    return ReportData(title or f"polykfunc review: {names}",
+                      datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), tool, models, diffs,
+                      _verdict(models), time.perf_counter() - start, changed, families)
+
+
+def _has_dot() -> bool:
+    import shutil
+    return shutil.which("dot") is not None
