@@ -75,6 +75,21 @@ class Context:
 
 
 @dataclass(frozen=True)
+class LockDecl:
+    """A lock kind: when this CPU (or task) already holds it, and whether IRQs are off while held.
+
+    Each ``held`` expression is either a condition (true: an instance of this lock is held) or
+    a value naming the instance held (an int or enum; negative or ``"none"``: none held).
+    """
+
+    name: str
+    held: tuple[Expr, ...] = ()
+    held_text: tuple[str, ...] = ()
+    irqsafe: bool = True
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class LockUse:
     kind: str
     arg: Expr | None
@@ -201,6 +216,7 @@ class Model:
     filters: tuple[Filter, ...]
     kfuncs: tuple[Kfunc, ...]
     known_bugs: tuple[KnownBug, ...]
+    lock_decls: tuple[LockDecl, ...] = ()   # the [locks.NAME] tables, with held facts (format section 4)
 
     def context(self, name: str) -> Context:
         for c in self.contexts:

@@ -18,7 +18,7 @@ from .parse import ExprError, Scope, excerpt, parse_expr
 from .source import Table, child_where, read_model_files, where_of
 from .spec import (
     ERROR, PROPERTIES, REJECT, Axiom, Case, Context, Fact, Filter, FilterRule, Implementation,
-    Kfunc, KfuncSet, KnownBug, LockUse, Model, Rule, Source, VarDecl,
+    Kfunc, KfuncSet, KnownBug, LockDecl, LockUse, Model, Rule, Source, VarDecl,
 )
 
 FORMAT_VERSION = 1
@@ -172,7 +172,8 @@ class _Validator:
             kernel=self.string(meta, "kernel", required=True), commit=self.string(meta, "commit"),
             description=self.string(meta, "description", default=""), path=self.path,
             files=tuple(self.files), vars=vars_, predicates=predicates, locks=locks, axioms=axioms,
-            contexts=contexts, kfunc_sets=sets, filters=filters, kfuncs=kfuncs, known_bugs=bugs)
+            contexts=contexts, kfunc_sets=sets, filters=filters, kfuncs=kfuncs, known_bugs=bugs,
+            lock_decls=self.lock_decls(top.get("locks")))
 
     def variables(self, table: Any) -> tuple[VarDecl, ...]:
         self.keys(table, set(NS), "[vars]")
@@ -261,9 +262,22 @@ class _Validator:
         if not isinstance(table, Table):
             raise SpecError(self.here(table), "[locks] must be a table of lock kinds")
         for name, decl in table.items():
-            self.keys(decl, {"doc", "source", "confirmed"}, f"lock {name}")
+            self.keys(decl, {"doc", "source", "confirmed", "held", "irqsafe"}, f"lock {name}")
             self.source(decl, None, f"lock {name}")
         return tuple(table)
+
+    def lock_decls(self, table: Any) -> tuple[LockDecl, ...]:
+        """Held facts of each lock kind (``held``: conditions or instance values over state/arg)."""
+        out = []
+        for name, decl in (table or {}).items():
+            held = self.strings(decl, "held")
+            exprs = tuple(self._value_expr(h, child_where(where_of(decl, "held"), i)) for i, h in enumerate(held))
+            irqsafe = decl.get("irqsafe", True)
+            if not isinstance(irqsafe, bool):
+                raise SpecError(where_of(decl, "irqsafe"), "'irqsafe' must be true or false",
+                                "irqsafe = false when a hardirq may interrupt a holder of this lock on its CPU")
+            out.append(LockDecl(name, exprs, held, irqsafe, decl.get("doc", "")))
+        return tuple(out)
 
     def axioms(self, items: Any) -> tuple[Axiom, ...]:
         if not isinstance(items, list):

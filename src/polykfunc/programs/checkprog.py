@@ -1,0 +1,450 @@
+"""Check every kfunc call site of a program, in every context that reaches it, against a model.
+
+For each (site, reaching context) the site's facts (:mod:`~polykfunc.programs.sitefacts`) are
+added to the model's runtime premise and decided with z3, with the same obligations and the
+same replayed counterexamples as ``polykfunc prove``:
+
+- **safety**: each implementation the mechanism can select there has its preconditions;
+- **coverage**: a call the contract allows gets an implementation (else the kernel refuses a
+  legitimate call), and a call the contract denies is *misuse*: the kernel rejects it at load
+  time, refuses it at run time, or, worst, runs an implementation anyway.
+
+An asynchronous callback runs outside every op: when no context of the model admits the
+site together with that (:data:`~polykfunc.programs.sitefacts.AFRESH`), the check adds a
+context ``async:<kind>`` built from the site's own facts, so the model's ops never stand in
+for code that runs later.
+
+A polymorphic kfunc's site is also checked for **context ambiguity**: whether one
+implementation is safe in all its reaching contexts (else no load-time or build-time choice
+can serve the site, see :class:`SiteReport`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from polykfunc.model import semantics as sem
+from polykfunc.model.expr import Cmp, Const, conj, eq, int_const, neg
+from polykfunc.model.spec import Context, Model, Source
+from polykfunc.properties import Obligation
+from polykfunc.properties.generate import runtime_premise
+from polykfunc.properties.obligation import VACUITY_IS_SKIP
+from polykfunc.prover import _known_matcher, _wanted_vars, prove_obligation
+from polykfunc.results import Counterexample, Status
+from polykfunc.solver import DEFAULT_RLIMIT, Z3Session
+
+from .callgraph import ProgramGraph, SiteContext, reaching_contexts, site_contexts
+from .modelfacts import compile_facts
+from .nesting import nesting_graph
+from .sitefacts import SCHED_EXT_TASK_PARAMS, param_roles, site_facts
+
+#: verdicts, with the status they count as (the worst status decides the exit code)
+VERDICTS = {
+    "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "known bug": Status.KNOWN,
+    "unknown": Status.UNKNOWN, "rejected at load": Status.COUNTEREXAMPLE,
+    "refused at run time": Status.COUNTEREXAMPLE, "misuse": Status.COUNTEREXAMPLE,
+    "unsafe": Status.COUNTEREXAMPLE, "no context": Status.VACUOUS,
+}
+_RANK = {v: i for i, v in enumerate(VERDICTS)}
+
+#: the first kernel whose verifier refuses a global subprogram that may sleep (it calls a
+#: KF_SLEEPABLE kfunc) inside an RCU, preempt-off or IRQ-off region (kernel/bpf/verifier.c:
+#: check_func_call, seen in Sep 2025 patches; the release is UNCONFIRMED, 6.18 assumed)
+MIGHT_SLEEP_GLOBALS = (6, 18)
+
+
+def kernel_version(model: Model) -> tuple[int, int]:
+    """The model's kernel as (major, minor); models of no numbered release count as newest."""
+    import re
+    m = re.match(r"v?(\d+)\.(\d+)", model.kernel)
+    return (int(m.group(1)), int(m.group(2))) if m else (99, 0)
+
+
+@dataclass(frozen=True)
+class ContextCheck:
+    """One reaching context of one site: what the kernel selects there, and the verdict."""
+
+    context: str                       # how the site is reached (Reach.describe)
+    entry: str
+    kind: str
+    async_kind: str | None
+    outer: str | None
+    model_contexts: tuple[str, ...]    # the model's contexts that admit the site (async:* is added)
+    outcomes: tuple[str, ...]          # implementations, "rejected at load", "refused at run time"
+    verdict: str
+    detail: str
+    counterexamples: tuple[Counterexample, ...] = ()
+    facts: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+    safe: tuple[str, ...] | None = None  # implementations safe in every legitimate state (polymorphic kfuncs)
+
+    @property
+    def status(self) -> Status:
+        return VERDICTS[self.verdict]
+
+    def to_json(self) -> dict:
+        return {"context": self.context, "entry": self.entry, "kind": self.kind, "async_kind": self.async_kind,
+                "outer": self.outer, "model_contexts": list(self.model_contexts), "outcomes": list(self.outcomes),
+                "verdict": self.verdict, "detail": self.detail, "facts": list(self.facts),
+                "dropped_facts": list(self.dropped), "safe_implementations": None if self.safe is None else
+                list(self.safe), "counterexamples": [c.to_json() for c in self.counterexamples]}
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    """A kfunc call site with every context that reaches it.
+
+    ``ambiguity`` (polymorphic kfuncs): ``None`` when one implementation is safe in every
+    reaching context; ``"build-time"`` when the source line needs different implementations in
+    different programs (each loaded program can still be resolved); ``"load-time"`` when one
+    instruction of one loaded program needs different ones (only a run-time choice serves it);
+    ``"run-time"`` when even one context needs run-time state to choose.
+    """
+
+    site: str
+    function: str
+    insn: int
+    file: str | None
+    line: int | None
+    kfunc: str
+    contexts: tuple[ContextCheck, ...]
+    ambiguity: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return max((c.verdict for c in self.contexts), key=lambda v: (VERDICTS[v], _RANK[v]), default="ok")
+
+    @property
+    def status(self) -> Status:
+        return VERDICTS[self.verdict]
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.file and self.line else f"{self.function}+{self.insn}"
+
+    def to_json(self) -> dict:
+        return {"site": self.site, "function": self.function, "insn": self.insn, "file": self.file,
+                "line": self.line, "kfunc": self.kfunc, "verdict": self.verdict, "ambiguity": self.ambiguity,
+                "contexts": [c.to_json() for c in self.contexts]}
+
+
+@dataclass(frozen=True)
+class ProgramReport:
+    object: str
+    model: str
+    kernel: str
+    sites: tuple[SiteReport, ...]
+    notes: tuple[str, ...]
+    seconds: float
+
+    @property
+    def status(self) -> Status:
+        return max((s.status for s in self.sites), default=Status.PROVED)
+
+    @property
+    def exit_code(self) -> int:
+        """Like ``prove``: 1 on a defect, 3 when something stayed unknown, else 0."""
+        if self.status.is_failure:
+            return 1
+        return 3 if self.status == Status.UNKNOWN else 0
+
+    def to_json(self) -> dict:
+        return {"object": self.object, "model": self.model, "kernel": self.kernel, "status": self.status.label,
+                "seconds": round(self.seconds, 3), "notes": list(self.notes),
+                "sites": [s.to_json() for s in self.sites], "exit_code": self.exit_code}
+
+
+class _Checker:
+    """Decides site contexts against one model, adding async contexts when the model lacks them."""
+
+    def __init__(self, model: Model, rlimit: int):
+        self.model = model
+        self.rlimit = rlimit
+        self.sessions: dict[tuple, tuple[Model, Z3Session]] = {}
+        self.known = _known_matcher(model)
+        self.memo: dict[tuple, ContextCheck] = {}
+
+    def session(self, m: Model) -> Z3Session:
+        key = m.context_names[len(self.model.contexts):]   # the contexts this check added, if any
+        hit = self.sessions.get(key)
+        if hit is None:
+            s = Z3Session(self.rlimit)
+            s.assert_base(runtime_premise(m))
+            s._runtime_copies = 1  # type: ignore[attr-defined]  # what prove_obligation expects
+            hit = self.sessions[key] = (m, s)
+        return hit[1]
+
+    def with_async(self, name: str, facts) -> Model:
+        """The model plus a context for code that runs as an async callback of this program."""
+        src = Source("polykfunc check-prog: async callbacks run outside every op "
+                     "(kernel/bpf/helpers.c: bpf_timer_cb, bpf_wq_work)", confirmed=False)
+        is_view = lambda f: f.text.startswith(("view.", "not view."))
+        view = tuple(replace(f, source=src) for f in facts if is_view(f))
+        rest = tuple(replace(f, source=src) for f in facts if not is_view(f))
+        ctx = Context(name, "an asynchronous callback of the program, run outside every op", src, view, rest, ())
+        return replace(self.model, contexts=self.model.contexts + (ctx,))
+
+    def check(self, sc: SiteContext, prog: dict, roles, member_tasks, enqueue_kfuncs) -> ContextCheck:
+        r = sc.reach
+        head = dict(context=r.describe(), entry=r.entry, kind=r.kind, async_kind=r.async_kind, outer=r.outer)
+        if sc.kfunc not in {k.name for k in self.model.kfuncs}:
+            return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="not modelled",
+                                detail=f"{self.model.name} does not model {sc.kfunc}")
+        k = self.model.kfunc(sc.kfunc)
+        trusted = bool({"RCU", "TRUSTED_ARGS"} & set(k.flags)) or kernel_version(self.model) >= (7, 0)
+        stated = site_facts(sc, prog, roles, member_tasks, enqueue_kfuncs, trusted)
+        # sites with the same kfunc and the same facts get the same answer: solve them once
+        key = (sc.kfunc, r.kind, tuple(sorted(f.text for f in stated)), sc.view_regions, sc.run_regions)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = self._decide(sc, prog, roles, member_tasks, enqueue_kfuncs, stated, dict(head))
+        return replace(hit, **head)
+
+    def _decide(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, stated, head) -> ContextCheck:
+        r = sc.reach
+        m = self.model
+        kept, dropped = compile_facts(m, stated)
+        s = self.session(m)
+        where = conj(*(f.expr for f in kept))
+        admitted = self._admitting(m, s, where)
+        if not admitted and r.async_kind:
+            m = self.with_async(f"async:{r.async_kind}", kept)
+            s = self.session(m)
+            admitted = self._admitting(m, s, where)
+        head.update(facts=tuple(f.text for f in kept), dropped=tuple(f.text for f in dropped))
+        if admitted is None:
+            return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="unknown",
+                                detail="the solver gave up deciding which contexts admit the site")
+        if not admitted:
+            hidden = self._hidden_region(sc, prog, roles, member_tasks, enqueue_kfuncs, head)
+            if hidden is not None:
+                return hidden
+            core = self._conflict(s, kept)
+            return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="no context",
+                                detail=f"no context of {m.name} admits this call site: the kernel never runs "
+                                       "it like this (e.g. the verifier refuses the program), or the model lacks "
+                                       "the context" + (f"; these facts of the site contradict it: {'; '.join(core)}"
+                                                        if core else ""))
+        k = m.kfunc(sc.kfunc)
+        out = sem.outcome(m, k)
+        codes = list(range(len(k.impls))) + [sem.REJECTED, sem.REFUSED]
+        outcomes = tuple(sem.outcome_name(k, c) for c in codes
+                         if s.check([where, eq(out, int_const(c))]).status == "sat")
+        head.update(model_contexts=admitted, outcomes=outcomes)
+        return self._verdict(m, s, k, sc, where, head)
+
+    def _hidden_region(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, head) -> ContextCheck | None:
+        """A global subprogram run inside a region its verifier view cannot see.
+
+        The model describes the call as the verifier sees it (no region) or as it runs (in the
+        region), not both at once. Check it as the verifier would if it saw the caller's
+        regions: if that is refused, the kernel only accepts the call because the global
+        subprogram hides the region, and at run time the kfunc runs inside it.
+        """
+        r = sc.reach
+        if r.kind != "global" or sc.view_regions == sc.run_regions or None in sc.run_regions:
+            return None
+        regions = ", ".join(n for n, d in zip(("RCU", "preempt-off", "IRQ-off", "spin lock"), sc.run_regions) if d)
+        k = self.model.kfunc(sc.kfunc)
+        if "SLEEPABLE" in k.flags and kernel_version(self.model) >= MIGHT_SLEEP_GLOBALS:
+            return ContextCheck(**head, model_contexts=(), outcomes=(sem.outcome_name(k, sem.REJECTED),),
+                                verdict="rejected at load",
+                                detail=f"{k.name} may sleep, so the global subprogram might sleep, and the verifier "
+                                       f"refuses to call it inside the caller's {regions} region (check_func_call: "
+                                       "global functions that may sleep are not allowed in non-sleepable context)")
+        seen_as = replace(sc, reach=replace(r, kind="static"), view_regions=sc.run_regions)
+        with_view = self.check(seen_as, prog, roles, member_tasks, enqueue_kfuncs)
+        if with_view.status < Status.COUNTEREXAMPLE and with_view.verdict != "known bug":
+            return None
+        return ContextCheck(**{**head, "model_contexts": with_view.model_contexts, "outcomes": ()},
+                            verdict="unsafe", counterexamples=with_view.counterexamples,
+                            detail=f"the verifier accepts this call only because it checks the global subprogram "
+                                   f"without its caller's {regions} region; seen with that region the call is "
+                                   f"{with_view.verdict} ({with_view.detail}), and at run time the kfunc runs "
+                                   f"inside it")
+
+    def _conflict(self, s: Z3Session, kept) -> list[str]:
+        """Site facts that together contradict the model (an irreducible set), for the message."""
+        from polykfunc.solver import minimal_core
+        core = minimal_core(s, [f.expr for f in kept], [])
+        return [kept[i].text for i in core.kept] if core.status == "unsat" else []
+
+    def _admitting(self, m: Model, s: Z3Session, where) -> tuple[str, ...] | None:
+        cv = sem.context_var(m)
+        found: list[str] = []
+        blocks = []
+        while True:
+            ans = s.check([where, *blocks], [cv])
+            if ans.status == "unknown":
+                return None
+            if ans.status == "unsat":
+                return tuple(found)
+            name = str(ans.values[("meta", "context", 0)])
+            found.append(name)
+            blocks.append(neg(eq(cv, Const(name, cv.type))))
+
+    def _verdict(self, m: Model, s: Z3Session, k, sc: SiteContext, where, head: dict) -> ContextCheck:
+        base = runtime_premise(m)
+        out = sem.outcome(m, k)
+        allow = sem.contract(m, k)
+        sid = f"check-prog/{sc.site}"
+        cexs: list[Counterexample] = []
+        unknown = []
+        unsafe = []
+        for i, impl in enumerate(k.impls):
+            if impl.name not in head["outcomes"]:
+                continue
+            cond = conj(where, eq(out, int_const(i)))
+            ob = Obligation(id=f"{sid}/safety/{impl.name}", property="safety", model=m.name,
+                            summary=f"at {sc.site}, {k.name} selecting {impl.name} is safe", premise=conj(base, cond),
+                            goal=sem.requires(k, i), kfunc=k.name, impl=impl.name, on_vacuous=VACUITY_IS_SKIP,
+                            condition=cond)
+            res = prove_obligation(s, m, ob, self.known)
+            cexs += res.counterexamples
+            if res.status == Status.UNKNOWN:
+                unknown.append(res.reason)
+            unsafe += [c for c in res.counterexamples if not c.known_bug]
+        safe = self._safe_impls(s, k, where, allow) if k.is_polymorphic else None
+        if unsafe:
+            c = unsafe[0]
+            return ContextCheck(**head, verdict="unsafe", detail=c.summary, counterexamples=tuple(cexs), safe=safe)
+        # misuse: the contract denies the call
+        denied = conj(where, neg(allow))
+        if s.check([denied]).status == "sat":
+            ob = Obligation(id=f"{sid}/coverage/denied-refused", property="coverage", model=m.name,
+                            summary=f"the call of {k.name} at {sc.site} is misuse and gets no implementation",
+                            premise=conj(base, denied), goal=Cmp("<", out, int_const(0)), kfunc=k.name,
+                            on_vacuous=VACUITY_IS_SKIP, condition=denied)
+            res = prove_obligation(s, m, ob, self.known)
+            runs = [c for c in res.counterexamples if not c.known_bug]
+            if runs:
+                return ContextCheck(**head, verdict="misuse", detail=runs[0].summary,
+                                    counterexamples=tuple(cexs + list(res.counterexamples)), safe=safe)
+            if res.status == Status.PROVED:
+                verdict, detail = self._refusal(m, s, k, denied, misuse=True)
+                return ContextCheck(**head, verdict=verdict, detail=detail, counterexamples=tuple(cexs), safe=safe)
+            cexs += res.counterexamples
+        # gap: a legitimate call the kernel refuses
+        allowed = conj(where, allow)
+        ob = Obligation(id=f"{sid}/coverage/allowed-resolves", property="coverage", model=m.name,
+                        summary=f"the call of {k.name} at {sc.site} gets an implementation", premise=conj(base, allowed),
+                        goal=Cmp(">=", out, int_const(0)), kfunc=k.name, on_vacuous=VACUITY_IS_SKIP,
+                        condition=allowed)
+        res = prove_obligation(s, m, ob, self.known)
+        gap = [c for c in res.counterexamples if not c.known_bug]
+        cexs += res.counterexamples
+        if gap:
+            verdict = "rejected at load" if gap[0].outcome == "rejected at load" else "refused at run time"
+            return ContextCheck(**head, verdict=verdict, detail=gap[0].summary, counterexamples=tuple(cexs), safe=safe)
+        if unknown or res.status == Status.UNKNOWN:
+            return ContextCheck(**head, verdict="unknown", detail="; ".join(unknown + [res.reason]).strip("; "),
+                                counterexamples=tuple(cexs), safe=safe)
+        if cexs:
+            c = cexs[0]
+            return ContextCheck(**head, verdict="known bug", counterexamples=tuple(cexs), safe=safe,
+                                detail=f"{c.summary} [known bug {c.known_bug}"
+                                       + (f", fixed by {c.fixed_by}]" if c.fixed_by else "]"))
+        impls = [o for o in head["outcomes"] if o in k.impl_names]
+        return ContextCheck(**head, verdict="ok", safe=safe,
+                            detail=f"selects {' or '.join(impls) or 'nothing'}; every selection is safe")
+
+    def _refusal(self, m: Model, s: Z3Session, k, denied, misuse: bool) -> tuple[str, str]:
+        """How the kernel refuses a call (a concrete, replayed state): the verdict and a sentence."""
+        ans = s.check([denied], _wanted_vars(m, 1))
+        env = ans.values or {}
+        d = sem.decide(m, k, env)
+        if d.outcome == sem.REJECTED:
+            why = d.filter_denied_by or (d.rule.when.label if d.rule else "no resolver rule matches")
+            return "rejected at load", (f"the contract does not allow this call; the verifier rejects the program "
+                                        f"({why})")
+        msg = d.rule.message if d.rule and d.rule.message else (d.rule.when.label if d.rule else "no rule matches")
+        return "refused at run time", f"the contract does not allow this call; the kfunc refuses it at run time: {msg}"
+
+    def _safe_impls(self, s: Z3Session, k, where, allow) -> tuple[str, ...] | None:
+        legit = conj(where, allow)
+        if s.check([legit]).status != "sat":
+            return None
+        return tuple(impl.name for i, impl in enumerate(k.impls)
+                     if s.check([legit, neg(sem.requires(k, i))]).status == "unsat")
+
+
+def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph)", rlimit: int = DEFAULT_RLIMIT,
+                kfunc_params=None, member_params=None, lines=None) -> ProgramReport:
+    """Check every site of ``graph`` in every reaching context against ``model``.
+
+    ``kfunc_params(name)`` and ``member_params(struct, member)`` give BTF parameter lists
+    (name, C type, pointee struct); without them kfunc task parameters are unknown and member
+    task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
+    """
+    t0 = time.perf_counter()
+    nest = nesting_graph(model)
+    members = {graph.node(e).get("member") for e in graph.entries()}
+
+    def nested(entry: str):
+        m = graph.node(entry).get("member")
+        return sorted(o for o in (nest.predecessors(m) if m in nest else ()) if o in members)
+
+    reaches = reaching_contexts(graph, nested)
+    sctx = site_contexts(graph, reaches)
+    checker = _Checker(model, rlimit)
+    enqueue = frozenset(k.name for k in model.kfuncs if "enqueue_dispatch" in k.sets)
+    sites = []
+    for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
+        d = graph.node(site)
+        roles = param_roles(d["kfunc"], kfunc_params(d["kfunc"]) if kfunc_params else ())
+        checks = []
+        for sc in sctx[site]:
+            prog = graph.node(sc.reach.entry)
+            tasks = _member_tasks(prog, member_params)
+            checks.append(checker.check(sc, prog, roles, tasks, enqueue))
+        line = d.get("line")
+        sites.append(SiteReport(site, d["function"], d["insn"], line[0] if line else None, line[1] if line else None,
+                                d["kfunc"], tuple(checks), _ambiguity(model, d["kfunc"], checks)))
+    notes = list(dict.fromkeys(graph.notes))
+    unreached = [f for f, rs in reaches.items() if not rs and graph.sites(f)]
+    notes += [f"{f}: no program calls it, so its kfunc calls are not checked" for f in unreached]
+    return ProgramReport(object_name, model.name, model.kernel, tuple(sites), tuple(notes), time.perf_counter() - t0)
+
+
+def _member_tasks(prog: dict, member_params) -> tuple[int, ...]:
+    member, st = prog.get("member"), prog.get("st_ops")
+    if not member:
+        return ()
+    if member_params is not None and st:
+        params = member_params(st, member)
+        if params:
+            return tuple(i for i, (_n, _t, pointee) in enumerate(params) if pointee == "task_struct")
+    return SCHED_EXT_TASK_PARAMS.get(member, ())
+
+
+def _ambiguity(model: Model, kfunc: str, checks: list[ContextCheck]) -> str | None:
+    """Can one implementation serve every context of the site? (see :class:`SiteReport`)"""
+    legit = [c for c in checks if c.safe is not None]
+    if len(legit) < 2:
+        return "run-time" if legit and not legit[0].safe else None
+    if any(not c.safe for c in legit):
+        return "run-time"
+    per_program: dict[str, set[str]] = {}
+    for c in legit:
+        per_program.setdefault(c.entry, set(c.safe)).intersection_update(c.safe)  # type: ignore[arg-type]
+    if any(not common for common in per_program.values()):
+        return "load-time"
+    return None if set.intersection(*(set(c.safe) for c in legit)) else "build-time"  # type: ignore[arg-type]
+
+
+def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
+    """Check a :class:`~polykfunc.programs.elf.BpfObject` against ``model``."""
+    from .callgraph import from_object
+    graph = from_object(obj)
+    return check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
+                       member_params=obj.member_params)
+
+
+def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
+    """Read the BPF object at ``path`` and check it against ``model`` (see :func:`check_graph`).
+
+    Raises :class:`~polykfunc.programs.elf.ObjectError` when ``path`` is not a BPF object.
+    """
+    from .elf import read_object
+    return check_parsed(read_object(path), model, rlimit=rlimit)

@@ -1,0 +1,169 @@
+"""check-prog: every kfunc call site of a compiled program, in every reaching context.
+
+The programs in tests/bpf/ use each path kind (direct, static and global subprogram,
+synchronous and asynchronous callback, nested op) correctly (good.bpf.c, which must check
+clean: a false alarm is a defect) and wrongly (one bad_*.bpf.c per path kind).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bpf_build import bpf_object  # noqa: F401
+from polykfunc.model import bundled_path, load_model
+from polykfunc.programs.checkprog import check_object
+from polykfunc.results import Status
+
+EXE = Path(sys.executable).parent / "polykfunc"
+_MODELS: dict = {}
+
+
+def model(name):
+    if name not in _MODELS:
+        _MODELS[name] = load_model(bundled_path(name))
+    return _MODELS[name]
+
+
+def check(bpf_object, prog, model_name, old=False):  # noqa: F811
+    return check_object(bpf_object(prog, old=old), model(model_name))
+
+
+def site(rep, function, kfunc):
+    (s,) = [s for s in rep.sites if s.function == function and s.kfunc == kfunc]
+    return s
+
+
+def verdicts(s):
+    return {c.context: c.verdict for c in s.contexts}
+
+
+@pytest.mark.parametrize("model_name, old", [("sched_ext@v6.12", True), ("sched_ext@v7.1", False),
+                                             ("sched_ext@newest", False)])
+def test_a_correct_scheduler_checks_clean_on_every_path_kind(bpf_object, model_name, old):  # noqa: F811
+    rep = check(bpf_object, "good", model_name, old)
+    assert rep.exit_code == 0, [(s.where, s.verdict, [c.detail for c in s.contexts]) for s in rep.sites]
+    assert {s.verdict for s in rep.sites} == {"ok"}
+    kinds = {(c.kind, c.async_kind, c.outer) for s in rep.sites for c in s.contexts}
+    assert {k for k, _, _ in kinds} == {"main", "static", "global", "sync_cb", "async_cb"}
+    assert ("async_cb", "timer", None) in kinds
+    assert ("static", None, "cpu_release") in kinds          # ops.enqueue nested in ops.cpu_release
+    insert = site(rep, "insert_shared", "scx_bpf_dispatch" if old else "scx_bpf_dsq_insert")
+    assert {c.outcomes for c in insert.contexts} == {("direct",)}
+    assert insert.line is not None and insert.file.endswith("good.bpf.c")
+
+
+def test_misuse_in_the_program_body(bpf_object):  # noqa: F811
+    s = site(check(bpf_object, "bad_direct", "sched_ext@v6.12", old=True), "direct_enqueue", "scx_bpf_consume")
+    assert s.verdict == "refused at run time" and "kfunc with mask DISPATCH" in s.contexts[0].detail
+    s = site(check(bpf_object, "bad_direct", "sched_ext@newest"), "direct_enqueue", "scx_bpf_dsq_move_to_local")
+    assert s.verdict == "rejected at load" and "scx_kfunc_context_filter" in s.contexts[0].detail
+
+
+def test_misuse_through_a_static_subprogram_is_reported_per_caller(bpf_object):  # noqa: F811
+    s = site(check(bpf_object, "bad_static", "sched_ext@v6.12", old=True), "insert_task", "scx_bpf_dispatch")
+    v = verdicts(s)
+    assert v == {"static_enqueue -> insert_task (static)": "ok",
+                 "static_tick -> insert_task (static)": "refused at run time"}
+
+
+def test_a_global_subprogram_hides_its_callers_rcu_region(bpf_object):  # noqa: F811
+    rep = check(bpf_object, "bad_global", "sched_ext@v6.12", old=True)
+    g = site(rep, "make_dsq_global", "scx_bpf_create_dsq")
+    assert g.verdict == "unsafe" and "without its caller's RCU region" in g.contexts[0].detail
+    # through the static twin the verifier sees the region and refuses the program
+    assert site(rep, "make_dsq_static", "scx_bpf_create_dsq").verdict == "rejected at load"
+    # newer verifiers refuse a global subprogram that may sleep inside the region
+    newest = site(check(bpf_object, "bad_global", "sched_ext@newest"), "make_dsq_global", "scx_bpf_create_dsq")
+    assert newest.verdict == "rejected at load" and "check_func_call" in newest.contexts[0].detail
+
+
+def test_a_loop_callback_runs_in_its_callers_op(bpf_object):  # noqa: F811
+    s = site(check(bpf_object, "bad_sync", "sched_ext@v6.12", old=True), "insert_cb", "scx_bpf_dispatch")
+    (c,) = s.contexts
+    assert (c.kind, c.model_contexts) == ("sync_cb", ("enqueue",))
+    assert c.verdict == "refused at run time" and "already direct-dispatched" in c.detail
+    assert "direct" in c.outcomes                        # the first iteration is fine
+
+
+def test_an_async_callback_runs_outside_every_op(bpf_object):  # noqa: F811
+    s = site(check(bpf_object, "bad_async", "sched_ext@v6.12", old=True), "consume_later", "scx_bpf_consume")
+    assert s.verdict == "refused at run time" and s.contexts[0].model_contexts == ("async_callback",)
+    # v7.1's filter sees only the member (dispatch): nothing refuses the call, and it runs unsafely
+    rep = check(bpf_object, "bad_async", "sched_ext@newest")
+    s = site(rep, "consume_later", "scx_bpf_dsq_move_to_local")
+    (c,) = s.contexts
+    assert (s.verdict, c.model_contexts, c.async_kind) == ("unsafe", ("async:timer",), "timer")
+    cex = c.counterexamples[0]
+    assert cex.context == "async:timer" and cex.impl == "flush_and_consume"
+    assert site(rep, "async_dispatch", "scx_bpf_dsq_move_to_local").verdict == "ok"
+
+
+def test_a_nested_op_gets_its_own_verdict(bpf_object):  # noqa: F811
+    s = site(check(bpf_object, "bad_nested", "sched_ext@v6.12", old=True), "nested_dequeue", "scx_bpf_dispatch")
+    by_outer = {c.outer: c for c in s.contexts}
+    assert by_outer[None].verdict == "refused at run time"
+    nested = by_outer["dispatch"]
+    assert nested.verdict == "known bug" and nested.outcomes == ("buffered",)
+    assert nested.counterexamples[0].known_bug == "dispatch-from-nested-rest-op"
+
+
+def test_a_call_site_whose_contexts_need_different_implementations(bpf_object):  # noqa: F811
+    rep = check(bpf_object, "ambiguous", "sched_ext@newest")
+    assert rep.exit_code == 0
+    s = site(rep, "move_first", "scx_bpf_dsq_move")
+    assert s.ambiguity == "load-time"
+    safe = {c.context: c.safe for c in s.contexts}
+    assert safe["amb_init -> move_first (static)"] == ("lock_src",)
+    assert safe["amb_dispatch -> move_first (static)"] == ("switch_from_locked",)
+
+
+def run_cli(*args):
+    return subprocess.run([str(EXE), *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_exit_codes_and_json(bpf_object):  # noqa: F811
+    ok = run_cli("check-prog", bpf_object("good", old=True), "--model", "sched_ext@v6.12")
+    assert ok.returncode == 0 and ": ok: scx_bpf_dispatch in insert_shared" in ok.stdout
+    bad = run_cli("check-prog", bpf_object("bad_async"), "--json")
+    assert bad.returncode == 1
+    data = json.loads(bad.stdout)
+    assert data["exit_code"] == 1 and data["model"] == "sched_ext@newest"
+    (s,) = [s for s in data["sites"] if s["function"] == "consume_later"]
+    assert s["verdict"] == "unsafe" and s["contexts"][0]["counterexamples"]
+    text = run_cli("check-prog", bpf_object("bad_async"))
+    assert "bad_async.bpf.c:" in text.stdout and ": error: scx_bpf_dsq_move_to_local in consume_later" in text.stdout
+
+
+def test_cli_bad_input_exits_2_without_a_traceback(bpf_object, tmp_path):  # noqa: F811
+    src = tmp_path / "prog.bpf.c"
+    src.write_text("int x;\n")
+    for args, words in [((src,), "not an ELF object"), ((sys.executable,), "not BPF"),
+                        ((bpf_object("good"), "--model", "sched_ext@v9.9"), "no bundled model"),
+                        ((tmp_path / "missing.o",), "no such file")]:
+        r = run_cli("check-prog", *args)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_cli_asks_for_a_model_when_it_cannot_guess_one(tmp_path):
+    src = tmp_path / "sys.bpf.c"
+    src.write_text('__attribute__((section("syscall"), used)) int probe(void *ctx) { return 0; }\n'
+                   'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
+    obj = tmp_path / "sys.bpf.o"
+    subprocess.run([shutil.which("clang") or "clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)],
+                   check=True)
+    r = run_cli("check-prog", obj)
+    assert r.returncode == 2 and "pass --model NAME" in r.stderr
+    r = run_cli("check-prog", obj, "--model", "sched_ext@v6.12")
+    assert r.returncode == 0 and "0 call sites" in r.stdout
+
+
+def test_results_carry_statuses_prove_uses(bpf_object):  # noqa: F811
+    rep = check(bpf_object, "bad_nested", "sched_ext@v6.12", old=True)
+    assert rep.status == Status.COUNTEREXAMPLE and rep.exit_code == 1
+    assert json.loads(json.dumps(rep.to_json()))["status"] == "counterexample"
