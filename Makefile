@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus
+.PHONY: prove test bench setup clean corpus checker
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
+
+## checker: the long runs of docs/fuzzing.md (z3 against enumeration; mutation score)
+checker: $(STAMP)
+	$(BIN)/python bench/agreement.py --random 10000
+	$(BIN)/python bench/mutation.py
 
 ## corpus: rebuild counterexamples/ (one entry per known bug) after an intended model change
 corpus: $(STAMP)

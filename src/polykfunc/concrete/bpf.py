@@ -1,0 +1,206 @@
+"""The BPF core's side of a kfunc call, written the way kernel/bpf/ writes it.
+
+What every concrete resolver needs before a subsystem's own code runs: which kfunc sets a
+program's hook sees (``register_btf_kfunc_id_set``, ``bpf_prog_type_to_kfunc_hook``), the
+filters of that hook (``btf_kfunc_is_allowed``), and the per-call-site checks of
+``check_kfunc_call`` (sleepable kfuncs, RCU-protected kfuncs, NULL into trusted arguments).
+
+Sources (paraphrased, never copied): kernel/bpf/btf.c and kernel/bpf/verifier.c of
+torvalds/linux b9c5d822f677 (the tree shared/domain/verifier.md describes), and the same
+functions in v6.12 where they differ (noted where they are used).
+
+A program is described by :class:`BpfProg`, built from a model's ``view.*`` values by
+:func:`prog_from_view`; nothing here reads a model's rule tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+# include/linux/btf.h: KF_* flags (only the ones the verifier checks here matter)
+KF_ACQUIRE = "ACQUIRE"
+KF_RELEASE = "RELEASE"
+KF_RET_NULL = "RET_NULL"
+KF_TRUSTED_ARGS = "TRUSTED_ARGS"
+KF_SLEEPABLE = "SLEEPABLE"
+KF_RCU = "RCU"
+KF_RCU_PROTECTED = "RCU_PROTECTED"
+KF_ITER_NEW = "ITER_NEW"
+KF_ITER_NEXT = "ITER_NEXT"
+KF_ITER_DESTROY = "ITER_DESTROY"
+KF_IMPLICIT_ARGS = "IMPLICIT_ARGS"
+
+# kernel/bpf/btf.c: enum btf_kfunc_hook
+HOOK_COMMON, HOOK_XDP, HOOK_TC, HOOK_STRUCT_OPS, HOOK_TRACING, HOOK_SYSCALL = (
+    "COMMON", "XDP", "TC", "STRUCT_OPS", "TRACING", "SYSCALL")
+HOOK_CGROUP, HOOK_SCHED_ACT, HOOK_SOCKET_FILTER, HOOK_LWT, HOOK_KPROBE = (
+    "CGROUP", "SCHED_ACT", "SOCKET_FILTER", "LWT", "KPROBE")
+
+
+def bpf_prog_type_to_kfunc_hook(prog_type: str) -> str | None:
+    """kernel/bpf/btf.c: bpf_prog_type_to_kfunc_hook (b9c5d822f677).
+
+    TRACING, TRACEPOINT, RAW_TRACEPOINT, PERF_EVENT and LSM programs share one hook: a set
+    registered for BPF_PROG_TYPE_TRACING is seen by LSM programs too.
+    """
+    return {
+        "UNSPEC": HOOK_COMMON, "XDP": HOOK_XDP, "SCHED_CLS": HOOK_TC,
+        "STRUCT_OPS": HOOK_STRUCT_OPS, "TRACING": HOOK_TRACING, "LSM": HOOK_TRACING,
+        "SYSCALL": HOOK_SYSCALL, "CGROUP_SKB": HOOK_CGROUP, "SCHED_ACT": HOOK_SCHED_ACT,
+        "SOCKET_FILTER": HOOK_SOCKET_FILTER, "LWT": HOOK_LWT, "KPROBE": HOOK_KPROBE,
+    }.get(prog_type)
+
+
+@dataclass(frozen=True)
+class BpfProg:
+    """What the verifier knows about a program and one of its call sites.
+
+    ``type`` is ``resolve_prog_type(prog)``; ``st_ops`` is ``prog->aux->st_ops`` (None in the
+    first verifier pass or outside struct_ops); ``member`` names the struct_ops member at
+    ``prog->aux->attach_st_ops_member_off``. The call site: the regions the verifier tracks
+    (``active_rcu_locks``, ``active_preempt_locks``, ``active_irq_id``, ``active_locks``) and
+    where the call sits (``subprog``: main, static, global, sync_cb or async_cb).
+    """
+
+    type: str
+    sleepable: bool = False
+    st_ops: str | None = None
+    member: str | None = None
+    cid_form: bool = False
+    in_rcu: bool = False
+    in_preempt_off: bool = False
+    in_irq_off: bool = False
+    in_spin_lock: bool = False
+    subprog: str = "main"
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def in_sleepable(self) -> bool:
+        """verifier.c: in_sleepable(): ``cur_state->in_sleepable``, which starts from
+        ``prog->sleepable`` and is false in a bpf_timer callback (push_async_cb)."""
+        return self.sleepable and self.subprog != "async_cb"
+
+    def in_sleepable_context(self) -> bool:
+        """verifier.c: in_sleepable_context(): sleepable, and no RCU, preempt-off, IRQ-off or
+        lock region is active at the call."""
+        return (not self.in_rcu and not self.in_preempt_off and not self.in_irq_off
+                and not self.in_spin_lock and self.in_sleepable)
+
+    def in_rcu_cs(self) -> bool:
+        """verifier.c: in_rcu_cs(): an RCU read-side section is implied at the call: an
+        explicit one, a held lock, or a non-sleepable program (which runs under RCU)."""
+        return self.in_rcu or self.in_spin_lock or not self.in_sleepable
+
+
+_ST_OPS = {"none": None, "sched_ext_ops": "bpf_sched_ext_ops",
+           "sched_ext_ops_cid": "bpf_sched_ext_ops_cid", "other": "other"}
+
+
+def prog_from_view(view: Mapping[str, object]) -> BpfProg:
+    """The program and call site a model's ``view.*`` values describe."""
+    member = view.get("member", "none")
+    return BpfProg(
+        type=str(view.get("prog_type", "UNSPEC")),
+        sleepable=bool(view.get("sleepable", False)),
+        st_ops=_ST_OPS.get(str(view.get("st_ops", "none"))),
+        member=None if member == "none" else str(member),
+        cid_form=bool(view.get("cid_form", False)),
+        in_rcu=bool(view.get("in_rcu", False)),
+        in_preempt_off=bool(view.get("in_preempt_off", False)),
+        in_irq_off=bool(view.get("in_irq_off", False)),
+        in_spin_lock=bool(view.get("in_spin_lock", False)),
+        subprog=str(view.get("subprog", "main")),
+        extra=dict(view),
+    )
+
+
+# ---------------------------------------------------------------------- kfunc id sets
+
+Filter = Callable[[BpfProg, str], int]   # 0: allow, nonzero (-EACCES): deny
+
+
+@dataclass(frozen=True)
+class KfuncIdSet:
+    """A ``struct btf_kfunc_id_set``: BTF_KFUNCS_START(...) with each kfunc's flags, and an
+    optional ``.filter``."""
+
+    name: str
+    ids: Mapping[str, frozenset[str]]
+    filter: Filter | None = None
+
+    def contains(self, kfunc: str) -> bool:
+        """btf_id_set8_contains()"""
+        return kfunc in self.ids
+
+
+def btf_id_set(name: str, entries: Mapping[str, tuple[str, ...] | str], filter: Filter | None = None) -> KfuncIdSet:
+    """BTF_KFUNCS_START(name) ... BTF_ID_FLAGS(func, f, FLAGS) ... BTF_KFUNCS_END."""
+    ids = {k: frozenset((v,) if isinstance(v, str) and v else v or ()) for k, v in entries.items()}
+    return KfuncIdSet(name, ids, filter)
+
+
+class KfuncRegistry:
+    """The per-hook kfunc tables ``register_btf_kfunc_id_set`` builds in vmlinux's BTF."""
+
+    def __init__(self) -> None:
+        self.sets: dict[str, list[KfuncIdSet]] = {}
+        self.filters: dict[str, list[Filter]] = {}
+
+    def register_btf_kfunc_id_set(self, prog_type: str, kset: KfuncIdSet) -> None:
+        """btf.c: register_btf_kfunc_id_set -> btf_populate_kfunc_set: the set joins the
+        hook's table; its filter joins the hook's filters unless already there (dedup by
+        function pointer)."""
+        hook = bpf_prog_type_to_kfunc_hook(prog_type)
+        assert hook is not None, prog_type
+        self.sets.setdefault(hook, []).append(kset)
+        if kset.filter is not None and kset.filter not in self.filters.setdefault(hook, []):
+            self.filters[hook].append(kset.filter)
+
+    def kfunc_flags(self, kfunc: str) -> frozenset[str]:
+        """btf_kfunc_flags(): the flags of the kfunc (the same in every set it is in)."""
+        out: frozenset[str] = frozenset()
+        for sets in self.sets.values():
+            for s in sets:
+                out |= s.ids.get(kfunc, frozenset())
+        return out
+
+    def btf_kfunc_is_allowed(self, kfunc: str, prog: BpfProg) -> bool:
+        """btf.c: btf_kfunc_is_allowed(): in the COMMON hook with every COMMON filter
+        passing, or in the program type's hook with every filter of that hook passing."""
+        for hook in (HOOK_COMMON, bpf_prog_type_to_kfunc_hook(prog.type)):
+            if hook is None:
+                continue
+            if any(s.contains(kfunc) for s in self.sets.get(hook, ())) and \
+                    all(f(prog, kfunc) == 0 for f in self.filters.get(hook, ())):
+                return True
+        return False
+
+
+# ---------------------------------------------------------------------- check_kfunc_call
+
+class VerifierReject(Exception):
+    """The verifier refuses the program (the call never runs): the message it prints."""
+
+
+def check_kfunc_call(registry: KfuncRegistry, kfunc: str, prog: BpfProg,
+                     null_args: tuple[str, ...] = ()) -> None:
+    """verifier.c: the per-call-site checks of check_kfunc_call() that depend on the
+    context, in the order the verifier makes them (b9c5d822f677).
+
+    ``null_args`` names the pointer arguments the program passes as NULL; a NULL into a
+    pointer argument of a KF_RCU or KF_TRUSTED_ARGS kfunc (every sched_ext kfunc taking a
+    task) does not verify (check_kfunc_args: "must be referenced, trusted, or rcu").
+    Raises :class:`VerifierReject`.
+    """
+    if not registry.btf_kfunc_is_allowed(kfunc, prog):
+        raise VerifierReject(f"calling kernel function {kfunc} is not allowed")
+    flags = registry.kfunc_flags(kfunc)
+    if null_args and flags & {KF_RCU, KF_TRUSTED_ARGS}:
+        raise VerifierReject(f"{kfunc}: possibly NULL pointer passed to trusted arg ({', '.join(null_args)})")
+    if KF_SLEEPABLE in flags and not prog.in_sleepable_context():
+        raise VerifierReject(f"program must be sleepable to call sleepable kfunc {kfunc}"
+                             if not prog.in_sleepable else
+                             f"kernel func {kfunc} is sleepable within an RCU/preempt/IRQ/lock region")
+    if KF_RCU_PROTECTED in flags and not prog.in_rcu_cs():
+        raise VerifierReject(f"kernel func {kfunc} requires RCU critical section protection")
