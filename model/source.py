@@ -69,42 +69,45 @@ def read_model_files(target: Path) -> tuple[Table, list[Path]]:
     """
     root = manifest_path(Path(target))
     files: list[Path] = []
-    merged = Table({}, Where(_show(root)))
+    merged = Table({}, Where(display_path(root)))
     _read(root.resolve(), merged, files, stack=())
     return merged, files
 
 
-def _show(path: Path) -> str:
+def display_path(path) -> str:
+    """How polykfunc shows a file: relative to the current directory when it lies below it,
+    else absolute (the one rule for error messages, reports and SARIF locations)."""
+    p = Path(path).resolve()
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(p.relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        return str(p)
 
 
 def _read(path: Path, into: Table, files: list[Path], stack: tuple[Path, ...]) -> None:
     if path in stack:
-        chain = " -> ".join(_show(p) for p in stack + (path,))
-        raise SpecError(Where(_show(stack[-1])), f"include cycle: {chain}", "remove one of the includes")
+        chain = " -> ".join(display_path(p) for p in stack + (path,))
+        raise SpecError(Where(display_path(stack[-1])), f"include cycle: {chain}", "remove one of the includes")
     if path in files:
         return  # included twice through different routes: read once
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        where = Where(_show(stack[-1]) if stack else _show(path), "model.include")
+        where = Where(display_path(stack[-1]) if stack else display_path(path), "model.include")
         if where.file in _TEXTS:
             where = locate(where, _TEXTS[where.file])
-        raise SpecError(where, f"included file {_show(path)} does not exist",
+        raise SpecError(where, f"included file {display_path(path)} does not exist",
                         "include paths are relative to the file that includes them") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(Where(_show(path)), f"cannot read the file: {exc}") from None
+        raise SpecError(Where(display_path(path)), f"cannot read the file: {exc}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _toml_error_line(str(exc))
-        raise SpecError(Where(_show(path), "", line), f"not valid TOML: {exc}",
+        raise SpecError(Where(display_path(path), "", line), f"not valid TOML: {exc}",
                         "check quotes, brackets and that every key = value pair is on one line") from None
     files.append(path)
-    shown = _show(path)
+    shown = display_path(path)
     _TEXTS[shown] = text
     doc = _wrap(data, Where(shown, "", None), text)
     includes = doc.get("model", {}).get("include", []) if isinstance(doc.get("model"), dict) else []

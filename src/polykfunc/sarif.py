@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 from urllib.parse import quote
 
 from polykfunc.errors import UsageError
+from polykfunc.model.source import display_path
 from polykfunc.model.spec import PROPERTIES, Model
 
 from .results import Counterexample, ModelReport, ObligationResult, Status
@@ -145,16 +146,8 @@ def _declaration_line(model: Model, needle: str) -> Place:
     for f in model.files:
         for i, line in enumerate(_lines(str(f)), 1):
             if needle in line:
-                return Place(_shown(f), i)
-    return Place(_shown(model.path), 1)
-
-
-def _shown(path) -> str:
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(Path.cwd()))
-    except ValueError:
-        return str(p)
+                return Place(display_path(f), i)
+    return Place(display_path(model.path), 1)
 
 
 def _places(model: Model | None, c: Counterexample) -> tuple[Place | None, list[Place]]:
@@ -201,7 +194,7 @@ def _places(model: Model | None, c: Counterexample) -> tuple[Place | None, list[
         bug = _declaration_line(model, f'"{c.known_bug}"')
         related.append(Place(bug.file, bug.line, f"known bug {c.known_bug}"))
     if primary is None:
-        primary = _where(k) or Place(_shown(model.path), 1)
+        primary = _where(k) or Place(display_path(model.path), 1)
     return primary, related
 
 
@@ -232,7 +225,7 @@ def _result(prop: str, level: str, message: str, primary: Place, related: list[P
 
 def _cex_result(model: Model | None, rep: ModelReport, c: Counterexample, base: Path, extra) -> dict:
     primary, related = _places(model, c)
-    primary = primary or Place(_shown(rep.path), 1)
+    primary = primary or Place(display_path(rep.path), 1)
     message = c.summary.rstrip(".") + "."
     if c.known_bug:
         message += f" Known bug {c.known_bug}" + (f", fixed by {c.fixed_by}." if c.fixed_by else ", open.")
@@ -256,17 +249,17 @@ def _obligation_place(model: Model | None, rep: ModelReport, r: ObligationResult
     if model is not None:
         try:
             if r.context and r.kfunc is None:
-                return _where(model.context(r.context)) or Place(_shown(model.path), 1)
+                return _where(model.context(r.context)) or Place(display_path(model.path), 1)
             if r.kfunc:
                 k = model.kfunc(r.kfunc)
                 if r.impl:
                     impl = k.impl(r.impl)
                     if impl.requires and (p := _where(impl.requires[0])):
                         return p
-                return _where(k) or Place(_shown(model.path), 1)
+                return _where(k) or Place(display_path(model.path), 1)
         except KeyError:
             pass
-    return Place(_shown(rep.path), 1)
+    return Place(display_path(rep.path), 1)
 
 
 def _status_result(model, rep: ModelReport, r: ObligationResult, base: Path) -> dict:
@@ -283,7 +276,7 @@ def _status_result(model, rep: ModelReport, r: ObligationResult, base: Path) -> 
 
 
 def _missing_result(model, rep: ModelReport, m, base: Path) -> dict:
-    place = _declaration_line(model, f'"{m.id}"') if model is not None else Place(_shown(rep.path), 1)
+    place = _declaration_line(model, f'"{m.id}"') if model is not None else Place(display_path(rep.path), 1)
     message = (f"Declared known bug {m.id} ({m.property} of {m.kfunc}) no longer appears: "
                "the model or the kernel changed; remove the declaration or fix the model.")
     props = {"model": rep.model, "kernel": rep.kernel, "knownBug": m.id, "fixedBy": m.fixed_by}

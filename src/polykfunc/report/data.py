@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from polykfunc.model.source import display_path
 from polykfunc.explanation import Explanation
 from polykfunc.model import load_model
 from polykfunc.model.spec import Fact, Model, Source
@@ -393,17 +394,9 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
                    for a in model.axioms)
     return ModelData(
         model.name, model.kernel, model.commit, model.subsystem, model.description, str(model.path),
-        tuple(_shown(f) for f in model.files), report, tuple((lab, tuple(cs)) for lab, cs in classes), kgroups,
+        tuple(display_path(f) for f in model.files), report, tuple((lab, tuple(cs)) for lab, cs in classes), kgroups,
         matrix.complete, bugs, tuple(cexs), axioms, tuple(_unconfirmed(rules, model)), tuple(rules),
         tuple(nest), nest_svg, tuple(uses), lock_svg, design, tuple(timing))
-
-
-def _shown(path) -> str:
-    p = Path(path).resolve()
-    try:
-        return str(p.relative_to(Path.cwd()))
-    except ValueError:
-        return str(p)
 
 
 def _model_data_job(args):

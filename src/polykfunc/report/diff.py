@@ -48,6 +48,11 @@ class Cause:
     where: str | None = None
 
 
+def _commits(causes) -> tuple[str, ...]:
+    """The kernel commits named by ``causes``, each once, in order."""
+    return tuple(dict.fromkeys(c.commit for c in causes if is_commit(c.commit)))
+
+
 @dataclass(frozen=True)
 class CellChange:
     kind: str
@@ -65,7 +70,7 @@ class CellChange:
 
     @property
     def commits(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c.commit for c in self.causes if is_commit(c.commit)))
+        return _commits(self.causes)
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ class ChangeGroup:
 
     @property
     def commits(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c.commit for c in self.causes if is_commit(c.commit)))
+        return _commits(self.causes)
 
 
 def group_changes(changes) -> list[ChangeGroup]:
