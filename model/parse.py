@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 from polykfunc.errors import close_matches
 
 from .expr import (
-    BOOL, INT, CMP_OPS, Arith, BoolType, Cmp, Const, EnumType, Expr, FlagsType, FlagTest,
+    BOOL, INT, Arith, Cmp, Const, EnumType, Expr, FlagsType, FlagTest,
     Implies, IntType, Type, Var, conj, disj, neg, same_kind, type_of,
 )
 
@@ -286,7 +286,7 @@ class _Parser:
         if not isinstance(lt, FlagsType) or not isinstance(left, Var):
             raise self.fail(left_node, f"only a flags variable can be compared with a list; '{ast.unparse(left_node)}' is {lt}")
         if op not in ("==", "!="):
-            raise self.fail(left_node, f"flags compare with == or != only")
+            raise self.fail(left_node, "flags compare with == or != only")
         members = []
         for elt in right_node.elts:  # type: ignore[attr-defined]
             if not (isinstance(elt, ast.Constant) and isinstance(elt.value, str)):

@@ -11,7 +11,6 @@ Outcomes of a kfunc call are small ints: ``0 .. n-1`` is the implementation of t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from .expr import (
     BOOL, META, EnumType, Expr, Var, Value, conj, disj, eq, evaluate, int_const, ite, neg,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from polykfunc.errors import SpecError, Where, close_matches
 
-from .expr import BOOL, EnumType, Expr, FlagsType, IntType, Type, variables
+from .expr import BOOL, EnumType, Expr, FlagsType, IntType, Type
 from .parse import ExprError, Scope, excerpt, parse_expr
 from .source import Table, child_where, read_model_files, where_of
 from .spec import (

@@ -10,9 +10,9 @@ from typing import Iterable, Iterator
 
 from polykfunc.model import semantics as sem
 from polykfunc.model.expr import TRUE, Cmp, conj, disj, eq, int_const, neg, with_copy
-from polykfunc.model.spec import PROPERTIES, Kfunc, Model
+from polykfunc.model.spec import PROPERTIES, Model
 
-from .obligation import VACUITY_IS_ERROR, VACUITY_IS_SKIP, Obligation
+from .obligation import VACUITY_IS_SKIP, Obligation
 
 
 def runtime_premise(model: Model, copy: int = 0):

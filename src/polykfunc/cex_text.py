@@ -140,7 +140,7 @@ def show_lines(e: Entry, verbose: bool = False, limit: int = SHOW_LIMIT) -> list
         head.append(f"selected  by {c.rule}")
     viol = _violated_lines(e)
     relevant, rest = _relevant_and_rest(e)
-    tail = [f"state     " + (", ".join(f"{n}={fmt_value(vals[n])}" for n in relevant) or "(none)")]
+    tail = ["state     " + (", ".join(f"{n}={fmt_value(vals[n])}" for n in relevant) or "(none)")]
     if verbose:
         tail = ["state (* plays a part)"]
         tail += [f"  {'*' if n in relevant else ' '} {n} = {fmt_value(vals[n])}" for n, _ in c.values]

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from polykfunc.model import semantics as sem
 from polykfunc.model.expr import (
-    Const, EnumType, Expr, FlagsType, FlagTest, BoolType, Var, conj, eq, neg, variables, with_copy,
+    Const, Expr, FlagsType, FlagTest, BoolType, Var, conj, eq, neg, variables, with_copy,
 )
 from polykfunc.model.spec import Fact, Model
 from polykfunc.properties import Obligation
 
-from .explain import all_keys, env_of, parse_value_name, value_name
+from .explain import all_keys, env_of, value_name
 from .results import Counterexample
 from .solver import Z3Session, minimal_core
 
