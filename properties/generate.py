@@ -20,11 +20,14 @@ def runtime_premise(model: Model, copy: int = 0):
     key = (id(model), copy)
     hit = _PREMISES.get(key)
     if hit is None or hit[0] is not model:
+        if len(_PREMISES) >= 64:  # a few models at a time; fuzzing builds thousands
+            _PREMISES.clear()
         hit = (model, with_copy(conj(sem.axioms(model), sem.in_some_context(model)), copy))
         _PREMISES[key] = hit
     return hit[1]
 
 
+#: (id(model), copy) -> (model, premise); the model is kept so its id cannot be reused
 _PREMISES: dict = {}
 
 
