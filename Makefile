@@ -37,4 +37,4 @@ checker: $(STAMP)
 
 ## corpus: rebuild counterexamples/ (one entry per known bug) after an intended model change
 corpus: $(STAMP)
-	$(BIN)/python -c "from polykfunc.corpus import build_corpus; print(build_corpus())"
+	$(BIN)/python -c "from polykfunc.counterexamples.regression import build_corpus; print(build_corpus())"

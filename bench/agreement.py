@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/agreement.py [--random N] [--start S] [--no-bundled] [-j JOBS]
 
-Each obligation is decided twice, by the prover (z3) and by polykfunc.bruteforce (no z3); the
+Each obligation is decided twice, by the prover (z3) and by polykfunc.crosscheck.brute_force (no z3); the
 statuses and, for counterexamples, the sets of failing contexts must be the same.
 """
 
@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from polykfunc.bruteforce import compare, decide_obligation  # noqa: E402
+from polykfunc.crosscheck.brute_force import compare, decide_obligation  # noqa: E402
 from polykfunc.model import bundled_manifests, load_model  # noqa: E402
 from polykfunc.properties import obligations  # noqa: E402
-from polykfunc.prover import prove_model  # noqa: E402
-from polykfunc.strategies import random_model  # noqa: E402
+from polykfunc.engine.prover import prove_model  # noqa: E402
+from polykfunc.crosscheck.strategies import random_model  # noqa: E402
 
 
 def agree(model):

@@ -16,9 +16,9 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from test_concrete import KNOWN_DIFFERENCES, MODELS, reason  # noqa: E402
 
-from polykfunc.concrete import bundled_resolver, same_choice  # noqa: E402
+from polykfunc.crosscheck.concrete import bundled_resolver, same_choice  # noqa: E402
 from polykfunc.model import semantics as sem  # noqa: E402
-from polykfunc.strategies import State, sample_admitted  # noqa: E402
+from polykfunc.crosscheck.strategies import State, sample_admitted  # noqa: E402
 
 
 def main(states: int) -> int:

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/mutation.py [MODEL ...] [--per-operator N] [--json out.json]
 
-Every single-fault mutant of each model (polykfunc.mutate) is decided by enumeration; each one
+Every single-fault mutant of each model (polykfunc.crosscheck.mutation) is decided by enumeration; each one
 that is unsafe (a new failing safety obligation in some context) must be caught by z3.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from polykfunc.model import bundled_manifests, load_model  # noqa: E402
-from polykfunc.mutate import OPERATORS, score  # noqa: E402
+from polykfunc.crosscheck.mutation import OPERATORS, score  # noqa: E402
 
 
 def main() -> int:

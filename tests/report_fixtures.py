@@ -138,7 +138,7 @@ def sched_ext_review() -> tuple[Path, Path, object]:
     collected once, written in both formats the way the command writes them."""
     from polykfunc.model import resolve_target
     from polykfunc.report.data import collect
-    from polykfunc.report_cli import write_report
+    from polykfunc.cli.report import write_report
     out = _scratch()
     data = collect([resolve_target("sched_ext@v6.12"), resolve_target("sched_ext@v7.1")],
                    cache_dir=str(out / "cache"))

@@ -1,6 +1,6 @@
 """The explicit-state checker: its pruning is sound, and it decides what z3 decides.
 
-z3 and the enumeration of :mod:`polykfunc.bruteforce` are two independent decision procedures
+z3 and the enumeration of :mod:`polykfunc.crosscheck.brute_force` are two independent decision procedures
 for the same obligations; every difference is a bug in one of them (or in the prover loop).
 """
 
@@ -13,13 +13,13 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from polykfunc.bruteforce import COUNTEREXAMPLE, PROVED, compare, decide_model, decide_obligation
-from polykfunc.explicit import UNKNOWN, Search, domain, peval
+from polykfunc.crosscheck.brute_force import COUNTEREXAMPLE, PROVED, compare, decide_model, decide_obligation
+from polykfunc.crosscheck.explicit_search import UNKNOWN, Search, domain, peval
 from polykfunc.model import load_model, resolve_target
 from polykfunc.model.expr import evaluate
 from polykfunc.properties import obligations
-from polykfunc.prover import prove_model
-from polykfunc.strategies import DrawChooser, _vars, bool_expr, models, random_model, write_model
+from polykfunc.engine.prover import prove_model
+from polykfunc.crosscheck.strategies import DrawChooser, _vars, bool_expr, models, random_model, write_model
 
 #: random models the CI profile checks (z3 against enumeration, every obligation)
 AGREEMENT_MODELS = int(os.environ.get("POLYKFUNC_AGREEMENT_MODELS", "2000"))

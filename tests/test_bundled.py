@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from polykfunc.model import bundled_manifests, load_model
-from polykfunc.prover import prove_model
-from polykfunc.replay import replay_problems
-from polykfunc.results import Status
+from polykfunc.engine.prover import prove_model
+from polykfunc.engine.replay import replay_problems
+from polykfunc.engine.results import Status
 
 BUNDLED = bundled_manifests()
 EXPECTED_MODELS = {"sched_ext@v6.12", "sched_ext@v6.15", "sched_ext@v7.1", "sched_ext@newest",

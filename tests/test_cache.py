@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from report_fixtures import versions, write_version
 
-from polykfunc.cache import ProofCache, cache_key, expr_digest
+from polykfunc.engine.cache import ProofCache, cache_key, expr_digest
 from polykfunc.cli import cli
 from polykfunc.model import bundled_manifests, load_model
 from polykfunc.model.expr import Cmp, Const, INT, IntType, Var
 from polykfunc.properties import obligations
-from polykfunc.prover import prove_model
-from polykfunc.results import Status
+from polykfunc.engine.prover import prove_model
+from polykfunc.engine.results import Status
 
 
 def _same(rep) -> dict:
@@ -55,7 +55,7 @@ def test_digest_is_stable_across_processes_and_sees_ranges():
     v1, _ = versions()
     ob = obligations(load_model(v1))[3]
     here = cache_key(load_model(v1), ob, 1000)
-    code = ("from polykfunc.cache import cache_key; from polykfunc.model import load_model; "
+    code = ("from polykfunc.engine.cache import cache_key; from polykfunc.model import load_model; "
             "from polykfunc.properties import obligations; "
             f"m = load_model({str(v1)!r}); print(cache_key(m, obligations(m)[3], 1000))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

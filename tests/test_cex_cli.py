@@ -17,8 +17,8 @@ import pytest
 from cex_stores import (
     TOY, copy_toy, fix_toy, ids_by_context, prove_into, run, snapshot, write_mixed,
 )
-from polykfunc.cex_graph import has_graphviz
-from polykfunc.store import Store, read_entry
+from polykfunc.counterexamples.graph import has_graphviz
+from polykfunc.counterexamples.store import Store, read_entry
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +242,7 @@ def test_replay_when_the_model_is_gone_is_exit_2(own_toy):
 
 
 def test_bundled_model_paths_resolve_under_the_bundled_root(store, ids):
-    from polykfunc.cex_ops import model_path_of
+    from polykfunc.counterexamples.operations import model_path_of
     from polykfunc.model import bundled_root
     entry = read_entry(store / f"{ids['init']}.json")
     moved = type(entry)(**{**entry.__dict__, "model_path": "bundled:sched_ext/v6.12/model.toml"})
@@ -273,8 +273,8 @@ def test_next_json(store, ids):
 
 
 def test_next_is_exit_3_when_the_solver_gives_up(store, ids, monkeypatch):
-    import polykfunc.prover
-    monkeypatch.setattr(polykfunc.prover, "next_counterexample", lambda *a, **k: "unknown")
+    import polykfunc.engine.prover
+    monkeypatch.setattr(polykfunc.engine.prover, "next_counterexample", lambda *a, **k: "unknown")
     res = cex("next", ids["init"], store=store)
     assert res.exit_code == 3 and "unknown" in res.stdout
 

@@ -18,7 +18,7 @@ import pytest
 from bpf_build import bpf_object  # noqa: F401
 from polykfunc.model import bundled_path, load_model
 from polykfunc.programs.checkprog import check_object
-from polykfunc.results import Status
+from polykfunc.engine.results import Status
 
 EXE = Path(sys.executable).parent / "polykfunc"
 _MODELS: dict = {}

@@ -10,17 +10,17 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from polykfunc.concrete import (
+from polykfunc.crosscheck.concrete import (
     REFUSED, REJECTED, bundled_resolver, bundled_resolvers, load_resolver, same_choice,
 )
-from polykfunc.concrete import sched_ext_newest as newest
-from polykfunc.concrete import sched_ext_v71 as v71
-from polykfunc.concrete import sched_ext_v612 as v612
-from polykfunc.concrete import verifier
+from polykfunc.crosscheck.concrete import sched_ext_newest as newest
+from polykfunc.crosscheck.concrete import sched_ext_v71 as v71
+from polykfunc.crosscheck.concrete import sched_ext_v612 as v612
+from polykfunc.crosscheck.concrete import verifier
 from polykfunc.errors import UsageError
 from polykfunc.model import load_model, resolve_target
 from polykfunc.model import semantics as sem
-from polykfunc.strategies import admitted_states
+from polykfunc.crosscheck.strategies import admitted_states
 
 RCU, SLEEP, NULL, LSM_SKB, TIMER_RCU = ("rcu-protected", "sleepable-in-timer-callback", "null-task",
                                          "lsm-shares-the-tracing-hook", "timer-callback-is-in-rcu")
@@ -135,7 +135,7 @@ def test_v612_loads_every_set_for_any_struct_ops_and_the_any_set_for_lsm():
 # ---------------------------------------------------------------------- kernel facts, v7.1 and newest
 
 def _prog(prog_type, st_ops, member, cid=False):
-    from polykfunc.concrete.bpf import prog_from_view
+    from polykfunc.crosscheck.concrete.bpf import prog_from_view
     return prog_from_view({"prog_type": prog_type, "st_ops": st_ops, "member": member, "cid_form": cid})
 
 
@@ -219,7 +219,7 @@ def test_specialize_kfunc_cases():
 def test_load_resolver_from_a_file_and_a_module(tmp_path):
     r = load_resolver("tests/resolvers/toy_resolver.py:resolve")
     assert r.model == "toy@1" and r.resolve("insert", {"prog_type": "XDP"}, {}, {}) == REJECTED
-    assert load_resolver("polykfunc.concrete.sched_ext_v612:resolve").model == "sched_ext@v6.12"
+    assert load_resolver("polykfunc.crosscheck.concrete.sched_ext_v612:resolve").model == "sched_ext@v6.12"
 
 
 @pytest.mark.parametrize("spec_, message", [

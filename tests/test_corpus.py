@@ -1,6 +1,6 @@
 """The regression corpus in counterexamples/ replays and still matches the bundled models."""
 
-from polykfunc.corpus import CORPUS, check_corpus
+from polykfunc.counterexamples.regression import CORPUS, check_corpus
 
 
 def test_the_corpus_exists():

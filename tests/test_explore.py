@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Tree
 
 from cex_stores import TOY, ids_by_context, prove_into, run, snapshot
-from polykfunc.explorer import ExplorerApp
-from polykfunc.store import Store
+from polykfunc.counterexamples.explorer import ExplorerApp
+from polykfunc.counterexamples.store import Store
 
 
 @pytest.fixture(scope="module")

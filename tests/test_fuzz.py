@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from polykfunc.concrete import bundled_resolver, load_resolver, same_choice
-from polykfunc.explain import env_of
-from polykfunc.fuzzing import (
+from polykfunc.crosscheck.concrete import bundled_resolver, load_resolver, same_choice
+from polykfunc.engine.witness import env_of
+from polykfunc.crosscheck.fuzz import (
     CONFORMANCE, PROVER_BUG, UNSAFE, Proofs, check_counterexamples, check_state, fuzz,
 )
 from polykfunc.model import load_model, resolve_target
-from polykfunc.replay import replay_problems
-from polykfunc.results import Counterexample
-from polykfunc.store import Store
-from polykfunc.strategies import admitted_states, call_sites, models, rejected_states
+from polykfunc.engine.replay import replay_problems
+from polykfunc.engine.results import Counterexample
+from polykfunc.counterexamples.store import Store
+from polykfunc.crosscheck.strategies import admitted_states, call_sites, models, rejected_states
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "models" / "toy"
@@ -169,7 +169,7 @@ def test_replay_refuses_states_no_context_admits(data):
     """A counterexample moved outside its context does not replay: replay is not vacuous."""
     m = TOY_MODEL
     state = data.draw(rejected_states(m))
-    from polykfunc.explain import value_name
+    from polykfunc.engine.witness import value_name
     cex = Counterexample(m.name, m.kernel, "safety", "safety/insert/buffered", "insert", state.context, None,
                          "buffered", "buffered", None, (), (), "", tuple((value_name(k), v) for k, v in
                                                                           sorted(state.env.items())), ())

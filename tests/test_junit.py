@@ -10,9 +10,9 @@ from report_fixtures import versions
 from test_sarif import FAILING
 
 from polykfunc.cli import cli
-from polykfunc.junit import junit_tree, write_junit
+from polykfunc.report.junit import junit_tree, write_junit
 from polykfunc.model import load_model
-from polykfunc.prover import prove_model
+from polykfunc.engine.prover import prove_model
 
 
 def _cases(root):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from polykfunc.model import bundled_manifests, load_model, resolve_target
-from polykfunc.mutate import OPERATORS, mutants, score
+from polykfunc.crosscheck.mutation import OPERATORS, mutants, score
 from polykfunc.properties import obligations
 
 #: mutants per operator sampled on each bundled model in CI (bench/mutation.py runs them all);

@@ -13,7 +13,7 @@ from polykfunc.errors import SpecError
 from polykfunc.model import bundled_manifests, bundled_path, load_model
 from polykfunc.programs.locks import check_locks
 from polykfunc.programs.nesting import check_nesting, nesting_graph
-from polykfunc.results import Status
+from polykfunc.engine.results import Status
 
 EXE = Path(sys.executable).parent / "polykfunc"
 
@@ -191,7 +191,7 @@ def test_a_planted_self_deadlock_is_found(write_model):
     (dl,) = check_locks(m).self_deadlocks
     assert (dl.kfunc, dl.impl, dl.context, dl.held) == ("relock", "lock_this_rq", "locked", "rq")
     assert dl.known_bug is None and "already holds it" in dl.summary
-    from polykfunc.prover import prove_model
+    from polykfunc.engine.prover import prove_model
     assert prove_model(m, properties=["safety"]).status == Status.PROVED  # safety alone cannot see it
 
 

@@ -13,7 +13,7 @@ from polykfunc.model.expr import (
     BOOL, FALSE, TRUE, EnumType, FlagsType, IntType, evaluate, variables,
 )
 from polykfunc.model.parse import ExprError, Scope, excerpt, parse_expr
-from polykfunc.solver import Z3Session
+from polykfunc.engine.solver import Z3Session
 
 # --------------------------------------------------------------------------- vocabulary
 

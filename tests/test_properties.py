@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from polykfunc.model import load_model
-from polykfunc.prover import prove_model
-from polykfunc.replay import replay_problems
-from polykfunc.results import Status
+from polykfunc.engine.prover import prove_model
+from polykfunc.engine.replay import replay_problems
+from polykfunc.engine.results import Status
 
 # Three contexts: enqueue holds p's rq, dispatch holds its own rq, init holds nothing.
 # The kernel tracks the held rq in tracked.locked_rq and the direct-dispatch task in tracked.ddsp.

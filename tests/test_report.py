@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from report_fixtures import FIX_COMMIT, TOY, rq_pair, sched_ext_review, versions
 
-from polykfunc.cex_graph import Edge, Graph, Node
+from polykfunc.counterexamples.graph import Edge, Graph, Node
 from polykfunc.cli import cli
 from polykfunc.report.citations import cited_commits, segments
 from polykfunc.report.html import render_html

@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from report_fixtures import versions
 
-from polykfunc import sarif
+from polykfunc.report import sarif
 from polykfunc.cli import cli
 from polykfunc.model import load_model, resolve_target
-from polykfunc.prover import prove_model
+from polykfunc.engine.prover import prove_model
 
 SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
 

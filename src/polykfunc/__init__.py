@@ -19,6 +19,6 @@ __all__ = [
 
 
 def prove_model(model, **options):
-    """Prove every obligation of ``model``; see :func:`polykfunc.prover.prove_model`."""
-    from polykfunc.prover import prove_model as _prove
+    """Prove every obligation of ``model``; see :func:`polykfunc.engine.prover.prove_model`."""
+    from polykfunc.engine.prover import prove_model as _prove
     return _prove(model, **options)

@@ -30,9 +30,9 @@ from polykfunc.model.spec import Context, Model, Source
 from polykfunc.properties import Obligation
 from polykfunc.properties.generate import runtime_premise
 from polykfunc.properties.obligation import VACUITY_IS_SKIP
-from polykfunc.prover import _known_matcher, _wanted_vars, prove_obligation
-from polykfunc.results import Counterexample, Status
-from polykfunc.solver import DEFAULT_RLIMIT, Z3Session
+from polykfunc.engine.prover import _known_matcher, _wanted_vars, prove_obligation
+from polykfunc.engine.results import Counterexample, Status
+from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
 from .callgraph import ProgramGraph, SiteContext, reaching_contexts, site_contexts
 from .modelfacts import compile_facts
@@ -266,7 +266,7 @@ class _Checker:
 
     def _conflict(self, s: Z3Session, kept) -> list[str]:
         """Site facts that together contradict the model (an irreducible set), for the message."""
-        from polykfunc.solver import minimal_core
+        from polykfunc.engine.solver import minimal_core
         core = minimal_core(s, [f.expr for f in kept], [])
         return [kept[i].text for i in core.kept] if core.status == "unsat" else []
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from polykfunc.model import bundled_manifests, load_model
 from polykfunc.model.expr import TRUE
 from polykfunc.model.spec import Model
-from polykfunc.prover import prove_model
-from polykfunc.results import ModelReport, Status
-from polykfunc.solver import DEFAULT_RLIMIT
+from polykfunc.engine.prover import prove_model
+from polykfunc.engine.results import ModelReport, Status
+from polykfunc.engine.solver import DEFAULT_RLIMIT
 
 PROPS = ("safety", "coverage", "visibility", "refinement")
 
@@ -157,7 +157,7 @@ def _unchecked_preconditions(model: Model, rep: ModelReport, rlimit: int) -> lis
     from polykfunc.model import semantics as sem
     from polykfunc.model.expr import eq, int_const, neg
     from polykfunc.properties.generate import runtime_premise
-    from polykfunc.solver import Z3Session
+    from polykfunc.engine.solver import Z3Session
     failing = {(r.kfunc, r.impl) for r in rep.results if r.property == "safety" and r.counterexamples}
     out: list[str] = []
     session = None

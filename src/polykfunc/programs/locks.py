@@ -32,8 +32,8 @@ from polykfunc.model.expr import (
 )
 from polykfunc.model.spec import Implementation, Kfunc, LockUse, Model
 from polykfunc.properties.generate import runtime_premise
-from polykfunc.prover import _wanted_vars
-from polykfunc.solver import DEFAULT_RLIMIT, Z3Session
+from polykfunc.engine.prover import _wanted_vars
+from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
 from .modelfacts import compile_fact
 

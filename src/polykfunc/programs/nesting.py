@@ -16,7 +16,7 @@ Three properties are checked on it (docs/programs.md states them precisely):
 - **task-op nesting**: two task-based ops (ops that record their task in ``kf_tasks``) never
   nest, since the kernel has one set of slots per task (v7.1 warns on the recursion).
 
-Results are :class:`~polykfunc.results.ObligationResult` for the first two (their
+Results are :class:`~polykfunc.engine.results.ObligationResult` for the first two (their
 counterexamples replay like any other), :class:`TaskNesting` findings for the third.
 """
 
@@ -33,9 +33,9 @@ from polykfunc.model.spec import Model
 from polykfunc.properties import Obligation
 from polykfunc.properties.generate import runtime_premise
 from polykfunc.properties.obligation import VACUITY_IS_SKIP
-from polykfunc.prover import _known_matcher, prove_obligation
-from polykfunc.results import ObligationResult, Status
-from polykfunc.solver import DEFAULT_RLIMIT, Z3Session
+from polykfunc.engine.prover import _known_matcher, prove_obligation
+from polykfunc.engine.results import ObligationResult, Status
+from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
 from .modelfacts import compile_fact
 
@@ -233,7 +233,7 @@ def _inner_results(model: Model, inner: str, outers: list[str], session: Z3Sessi
 
 
 def _all_vars(model: Model):
-    from polykfunc.prover import _wanted_vars
+    from polykfunc.engine.prover import _wanted_vars
     return _wanted_vars(model, 1)
 
 

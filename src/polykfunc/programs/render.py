@@ -6,7 +6,7 @@ contexts that reach the site, indented, one per line.
 
 from __future__ import annotations
 
-from polykfunc.results import Status
+from polykfunc.engine.results import Status
 
 from .checkprog import ProgramReport, SiteReport
 

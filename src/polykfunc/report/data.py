@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from polykfunc.model.source import display_path
-from polykfunc.explanation import Explanation
+from polykfunc.engine.explanation import Explanation
 from polykfunc.model import load_model
 from polykfunc.model.spec import Fact, Model, Source
-from polykfunc.results import Counterexample, ModelReport, Status, exit_code
+from polykfunc.engine.results import Counterexample, ModelReport, Status, exit_code
 
 from .citations import is_commit
 from .design import DesignComparison
@@ -314,12 +314,13 @@ def _aggregate(rows: list[KfuncRow], contexts: tuple[str, ...]) -> tuple[Aggrega
 
 def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_known: bool = True) -> ModelData:
     """Everything the report shows about one model (runs the prover, matrix and explanations)."""
-    from polykfunc.cache import ProofCache
-    from polykfunc.cex_graph import build_graph
-    from polykfunc.cex_text import chain_lines
-    from polykfunc.matrix import build_matrix
-    from polykfunc.prover import prove_model, store_entries
-    from polykfunc.solver import Z3Session
+    from polykfunc.engine.cache import ProofCache
+    from polykfunc.counterexamples.graph import build_graph
+    from polykfunc.counterexamples.text import chain_lines
+    from polykfunc.engine.matrix import build_matrix
+    from polykfunc.engine.prover import prove_model
+    from polykfunc.counterexamples.store import store_entries
+    from polykfunc.engine.solver import Z3Session
 
     from .design import design_comparison
     from .structure import context_classes, lock_graph, lock_uses, nesting_edges, nesting_graph
@@ -439,7 +440,7 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     :class:`~polykfunc.errors.InternalError` if polykfunc contradicts itself.
     """
     from polykfunc import __version__
-    from polykfunc.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
+    from polykfunc.engine.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
 
     from .design import design_families
     from .diff import version_diffs

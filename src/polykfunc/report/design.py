@@ -20,8 +20,8 @@ from polykfunc.model import semantics as sem
 from polykfunc.model.expr import Const, conj, eq, evaluate, int_const, neg
 from polykfunc.model.spec import Model
 from polykfunc.properties.generate import runtime_premise
-from polykfunc.results import ModelReport
-from polykfunc.solver import Z3Session
+from polykfunc.engine.results import ModelReport
+from polykfunc.engine.solver import Z3Session
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _same(a: int, b: int) -> bool:
 
 def compare_mechanisms(model: Model, report: ModelReport, session: Z3Session) -> list[MechanismComparison]:
     """Per context, the outcomes of the resolver and of the selector of every kfunc with both."""
-    from polykfunc.prover import _wanted_vars
+    from polykfunc.engine.prover import _wanted_vars
     out = []
     base = runtime_premise(model)
     cv = sem.context_var(model)

@@ -25,7 +25,7 @@ from polykfunc.model import semantics as sem
 from polykfunc.model.expr import Const, eq, int_const
 from polykfunc.model.spec import Model
 from polykfunc.properties.generate import runtime_premise
-from polykfunc.solver import Z3Session
+from polykfunc.engine.solver import Z3Session
 
 from .citations import cited_commits, is_commit
 
@@ -191,7 +191,7 @@ class _Decider:
     """The rule that decides a call in one model, found on a concrete state per (kfunc, context, outcome)."""
 
     def __init__(self, model: Model, rlimit: int):
-        from polykfunc.prover import _wanted_vars
+        from polykfunc.engine.prover import _wanted_vars
         self.model = model
         self.session = Z3Session(rlimit)
         self.base = runtime_premise(model)

@@ -8,7 +8,7 @@ contexts grouped by outcome, since a 60 x 40 grid does not survive plain text.
 
 from __future__ import annotations
 
-from polykfunc.cex_graph import to_mermaid
+from polykfunc.counterexamples.graph import to_mermaid
 
 from .citations import commit_url, is_commit, segments
 from .data import ReportData
@@ -53,7 +53,7 @@ def _row_outcomes(row) -> list[tuple[str, list[str]]]:
 
 
 def _mermaid(model_data, which: str) -> str:
-    from polykfunc.cex_graph import Edge, Graph, Node
+    from polykfunc.counterexamples.graph import Edge, Graph, Node
     if which == "nesting":
         nodes, edges = {}, []
         for e in model_data.nesting:

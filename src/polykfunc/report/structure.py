@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polykfunc.cex_graph import Edge, Graph, Node
+from polykfunc.counterexamples.graph import Edge, Graph, Node
 from polykfunc.model import semantics as sem
 from polykfunc.model.expr import (
     INT, And, BoolType, Cmp, Const, EnumType, Expr, IntType, Or, Var, conj, eq, int_const, neg,
 )
 from polykfunc.model.spec import Model
 from polykfunc.properties.generate import runtime_premise
-from polykfunc.solver import Z3Session
+from polykfunc.engine.solver import Z3Session
 
 
 def _var(model: Model, ns: str, name: str) -> Var | None:

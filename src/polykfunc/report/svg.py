@@ -1,7 +1,7 @@
 """Diagrams as inline SVG: Graphviz when it is installed, a small layered layout when not.
 
 Every diagram of a report (a counterexample's context chain, the nesting of contexts, the lock
-graph) is a :class:`polykfunc.cex_graph.Graph` (nodes with a ``kind``, labelled edges).
+graph) is a :class:`polykfunc.counterexamples.graph.Graph` (nodes with a ``kind``, labelled edges).
 :func:`render_svg` draws it with ``dot -Tsvg`` when Graphviz is on PATH and otherwise with
 :func:`layered_svg`, pure Python, so a report never needs Graphviz. Both return one ``<svg>``
 element, without XML prolog, ready to inline in HTML.
@@ -16,7 +16,7 @@ import subprocess
 import textwrap
 from html import escape
 
-from polykfunc.cex_graph import Edge, Graph, Node
+from polykfunc.counterexamples.graph import Edge, Graph, Node
 
 __all__ = ["Edge", "Graph", "Node", "render_svg", "layered_svg", "to_dot"]
 

@@ -1,0 +1,121 @@
+"""The verdict matrix: for each kfunc and context, what a call can get and whether that is proved.
+
+A cell lists every outcome some runtime state of the context can reach (found by enumeration
+with z3, each one confirmed by concrete evaluation), and its proof status from the safety and
+coverage obligations: ``proved``, ``known`` (a declared known bug), ``counterexample`` or
+``unknown``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from polykfunc.errors import InternalError
+from polykfunc.model import semantics as sem
+from polykfunc.model.expr import Const, conj, eq, evaluate, int_const, neg, variables
+from polykfunc.model.spec import Model
+from polykfunc.properties.generate import runtime_premise
+
+from polykfunc.engine.prover import prove_model
+from polykfunc.engine.results import ModelReport, Status
+from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
+
+
+@dataclass(frozen=True)
+class Cell:
+    kfunc: str
+    context: str
+    outcomes: tuple[str, ...]     # implementation names, "rejected at load", "refused at run time"
+    status: str                   # proved / known / counterexample / unknown
+    findings: tuple[str, ...]     # obligation ids with a counterexample in this cell
+
+    @property
+    def allowed(self) -> bool | None:
+        """Some call from the context gets an implementation (None: unknown, the solver gave up)."""
+        if any(o not in ("rejected at load", "refused at run time") for o in self.outcomes):
+            return True
+        return None if self.status == "unknown" else False
+
+
+@dataclass(frozen=True)
+class Matrix:
+    model: str
+    kernel: str
+    kfuncs: tuple[str, ...]
+    contexts: tuple[str, ...]
+    cells: tuple[Cell, ...]
+    complete: bool
+    report: ModelReport
+
+    @property
+    def exit_code(self) -> int:
+        from polykfunc.engine.results import exit_code
+        code = exit_code([self.report])
+        return code if self.complete or code else 3
+
+    def cell(self, kfunc: str, context: str) -> Cell:
+        for c in self.cells:
+            if c.kfunc == kfunc and c.context == context:
+                return c
+        raise KeyError((kfunc, context))
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "kernel": self.kernel, "complete": self.complete,
+            "kfuncs": list(self.kfuncs), "contexts": list(self.contexts),
+            "cells": [{"kfunc": c.kfunc, "context": c.context, "allowed": c.allowed,
+                       "outcomes": list(c.outcomes), "status": c.status, "findings": list(c.findings)}
+                      for c in self.cells],
+        }
+
+
+def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Matrix:
+    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``)."""
+    report = prove_model(model, properties=["safety", "coverage"], rlimit=rlimit)
+    session = Z3Session(rlimit)
+    cv = sem.context_var(model)
+    session.assert_base(runtime_premise(model))  # shared by every check below
+    names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
+    cells = []
+    complete = True
+    for kname in names:
+        k = model.kfunc(kname)
+        out = sem.outcome(model, k)
+        reached: dict[str, set[int]] = {c: set() for c in model.context_names}
+        enumerated = True
+        # read only what decides the outcome (and the context): the other variables are free
+        needed = {v.key: v for v in variables(out) if v.ns not in ("set", "flag")}
+        needed[cv.key] = cv
+        with session.frame(needed.values()) as frame:
+            while True:
+                ans = frame.check()
+                if ans.status != "sat":
+                    enumerated = ans.status == "unsat"
+                    complete = complete and enumerated
+                    break
+                ctx = str(ans.values[("meta", "context", 0)])
+                code = evaluate(out, ans.values)
+                if code in reached[ctx]:
+                    raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
+                                        "the solver and the concrete evaluation disagree")
+                reached[ctx].add(code)
+                frame.add(neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code)))))
+        for ctx in model.context_names:
+            findings = [r for r in report.results if r.kfunc == kname
+                        for c in r.counterexamples if c.context == ctx]
+            ids = tuple(dict.fromkeys(c.obligation for r in findings for c in r.counterexamples if c.context == ctx))
+            statuses = [c for r in findings for c in r.counterexamples if c.context == ctx]
+            unknown = any(r.status == Status.UNKNOWN for r in report.results if r.kfunc == kname)
+            if any(not c.known_bug for c in statuses):
+                status = "counterexample"
+            elif statuses:
+                status = "known"
+            elif unknown or not enumerated:  # the solver gave up: never shown as proved
+                status = "unknown"
+            else:
+                status = "proved"
+            cells.append(Cell(kname, ctx, tuple(sem.outcome_name(k, o) for o in sorted(reached[ctx], reverse=True)),
+                              status, ids))
+    return Matrix(model.name, model.kernel, tuple(names), model.context_names, tuple(cells), complete, report)
+
+
