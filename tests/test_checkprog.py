@@ -108,9 +108,10 @@ def test_a_nested_op_gets_its_own_verdict(bpf_object):  # noqa: F811
     s = site(check(bpf_object, "bad_nested", "sched_ext@v6.12", old=True), "nested_dequeue", "scx_bpf_dispatch")
     by_outer = {c.outer: c for c in s.contexts}
     assert by_outer[None].verdict == "refused at run time"
-    nested = by_outer["dispatch"]
-    assert nested.verdict == "known bug" and nested.outcomes == ("buffered",)
-    assert nested.counterexamples[0].known_bug == "dispatch-from-nested-rest-op"
+    # issue 13: v6.12 never runs ops.dequeue nested in ops.dispatch (no path produces it), so the
+    # nested verdict is gone; the nested-rest-op bug now comes from core_sched_before in dispatch.
+    # TODO(check-prog): move the bad_nested fixture to a core_sched_before program.
+    assert "dispatch" not in by_outer
 
 
 def test_a_call_site_whose_contexts_need_different_implementations(bpf_object):  # noqa: F811
