@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from polykfunc.matrix import build_matrix
+from polykfunc.engine.matrix import build_matrix
 from polykfunc.model import bundled_manifests, load_model
 from polykfunc.model.expr import evaluate
 
