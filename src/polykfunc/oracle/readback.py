@@ -76,16 +76,24 @@ def resolved_calls(xlated: bytes, syms: Kallsyms | None = None) -> list[Resolved
     return out
 
 
-def call_at(xlated: bytes, insn: int, syms: Kallsyms | None = None) -> ResolvedCall | None:
-    """The resolved kfunc call at translated instruction ``insn`` (None when there is none).
+def probed_call(code: bytes, xlated: bytes, call_insn: int, syms: Kallsyms | None = None) -> str | None:
+    """The symbol the kfunc call at ``call_insn`` of the loaded ``code`` was fixed up to.
 
-    The probes are built so fixup neither inserts nor removes instructions before the probed
-    call (no implicit-argument kfuncs in front of it); when it did, the call is looked up by
-    order instead (see :func:`resolved_calls`).
+    Fixup inserts and removes instructions (an inlined array-map lookup, a kfunc replaced by
+    ``r0 = r1``), so the call is found by its rank among kfunc calls: the same rank in the
+    translated program when both have as many kfunc calls, ``"inlined"`` when the translated
+    program has exactly one fewer (the probes' other kfunc calls, the region locks, are never
+    inlined), None when neither holds or the address names no symbol.
     """
-    for c in resolved_calls(xlated, syms):
-        if c.insn == insn:
-            return c
+    before = [i for i in decode(code) if i.is_call and i.src == PSEUDO_KFUNC_CALL]
+    rank = next((n for n, i in enumerate(before) if i.idx == call_insn), None)
+    if rank is None:
+        return None
+    after = resolved_calls(xlated, syms)
+    if len(after) == len(before):
+        return after[rank].symbol
+    if len(after) == len(before) - 1:
+        return "inlined"
     return None
 
 

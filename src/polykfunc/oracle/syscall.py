@@ -37,6 +37,9 @@ _NR_BPF = {"x86_64": 321, "aarch64": 280, "arm64": 280, "riscv64": 280, "loongar
            "s390x": 351, "ppc64le": 361, "ppc64": 361}
 
 BPF_F_SLEEPABLE = 1 << 4
+#: program and map types the oracle never loads: struct_ops (a sched_ext scheduler is one)
+BPF_PROG_TYPE_STRUCT_OPS = 27
+BPF_MAP_TYPE_STRUCT_OPS = 26
 LOG_SIZE = 1 << 20
 
 
@@ -141,8 +144,12 @@ def load_program(req: ProgLoad, log_level: int = 1) -> Iterator[LoadAnswer]:
     """Load ``req`` with the verifier log on; the program's fd is closed when the block ends.
 
     Only ``BPF_PROG_LOAD``: the program is never attached or run. A log that does not fit the
-    buffer is retried once at level 0 so the error line is still there.
+    buffer is retried once at level 0 so the error line is still there. A struct_ops program
+    (what a sched_ext scheduler is made of) is refused with :class:`UnsafeBpfCommand`.
     """
+    if req.prog_type == BPF_PROG_TYPE_STRUCT_OPS:
+        raise UnsafeBpfCommand("refusing to load a struct_ops program: the oracle never loads "
+                               "a struct_ops (sched_ext) program")
     insns = ctypes.create_string_buffer(req.insns, len(req.insns))
     lic = ctypes.create_string_buffer(req.license.encode() + b"\0")
     log = ctypes.create_string_buffer(LOG_SIZE if log_level else 1)
@@ -193,7 +200,10 @@ BPF_MAP_TYPE_ARRAY = 2
 def create_map(map_type: int, key_size: int, value_size: int, max_entries: int,
                btf_fd: int = 0, btf_key_type_id: int = 0, btf_value_type_id: int = 0,
                map_flags: int = 0) -> Iterator[LoadAnswer]:
-    """Create a map (a probe's timer or lock holder); the fd is closed when the block ends."""
+    """Create a map (a probe's timer or lock holder); the fd is closed when the block ends.
+    A struct_ops map (it would register a scheduler when updated) is refused."""
+    if map_type == BPF_MAP_TYPE_STRUCT_OPS:
+        raise UnsafeBpfCommand("refusing to create a struct_ops map")
     attr = _attr(72, [(0, "I", map_type), (4, "I", key_size), (8, "I", value_size),
                       (12, "I", max_entries), (16, "I", map_flags), (48, "I", btf_fd),
                       (52, "I", btf_key_type_id), (56, "I", btf_value_type_id)])
