@@ -27,7 +27,6 @@ NEEDS_SLEEPABLE = "needs_sleepable"
 SLEEPABLE_IN_REGION = "sleepable_in_region"
 GLOBAL_SLEEPS_IN_REGION = "global_sleeps_in_region"
 NEEDS_RCU = "needs_rcu"
-NEEDS_CAPABILITY = "needs_capability"
 ARGS_REJECTED = "args_rejected"
 REJECTED_AFTER_CALL = "rejected_after_call"
 SETUP_REJECTED = "setup_rejected"
@@ -42,7 +41,6 @@ MEANING = {
     SLEEPABLE_IN_REGION: "sleepable kfunc called inside an RCU / non-preemptible / IRQ-disabled region",
     GLOBAL_SLEEPS_IN_REGION: "a global subprogram that may sleep is called in a non-sleepable context",
     NEEDS_RCU: "the kfunc needs an RCU critical section",
-    NEEDS_CAPABILITY: "the kfunc needs a capability the loader lacks",
     ARGS_REJECTED: "passed registration and the context checks before them, then failed on its arguments",
     REJECTED_AFTER_CALL: "the call was accepted; an instruction after it was not (reference leak, open region)",
     SETUP_REJECTED: "the probe failed before reaching the call (its program context, region or callback is not available here)",
@@ -73,7 +71,6 @@ RULES: tuple[Rule, ...] = (
     _r(SLEEPABLE_IN_REGION, r"^kernel func (\S+) is sleepable within (.+)"),
     _r(GLOBAL_SLEEPS_IN_REGION, r"^global functions that may sleep are not allowed in non-sleepable context", "any"),
     _r(NEEDS_RCU, r"^kernel func (\S+) requires RCU critical section protection"),
-    _r(NEEDS_CAPABILITY, r"(?i)^destructive kfunc calls require CAP_SYS_BOOT"),
 )
 
 _INSN_LINE = re.compile(r"^(\d+): (?:\(|R\d|frame)")

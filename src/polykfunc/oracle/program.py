@@ -10,7 +10,9 @@ call" from "failed at the call").
 
 Arguments are synthesised from the kfunc's BTF prototype: the program context for a pointer
 to the context struct, an uninitialised 16-byte stack slot for ``struct bpf_dynptr *``, a
-zeroed 32-byte stack buffer for other pointers followed by a ``__sz`` size, 0 otherwise. A
+uninitialised 32-byte stack slot for an open-coded iterator (``struct bpf_iter_*``), a
+zeroed 32-byte stack buffer for other non-struct pointers (followed by a ``__sz`` size), 0
+otherwise. A
 kfunc whose arguments need more (a trusted task pointer, a map) passes registration and is
 refused on its arguments, which the classifier reports as exactly that.
 
@@ -37,7 +39,7 @@ MAP_LOOKUP_ELEM, TIMER_INIT, TIMER_SET_CALLBACK = 1, 169, 170
 PSEUDO_MAP_FD, PSEUDO_CALL, PSEUDO_KFUNC_CALL, PSEUDO_FUNC = 1, 1, 2, 4
 
 # stack layout of every probe function (offsets from r10)
-IRQ_FLAGS, DYNPTR, BUF, BUF_LEN = -8, -32, -64, 32
+IRQ_FLAGS, DYNPTR, BUF, BUF_LEN, ITER = -8, -32, -64, 32, -96
 
 
 def insn(opcode: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
@@ -124,6 +126,8 @@ def _args(k: KernelKfunc, ctx_structs: tuple[str, ...], has_ctx: bool) -> list[b
             out.append(mov_reg(r, 6))
         elif p.kind == "ptr_struct" and p.struct_name == "bpf_dynptr":
             out += [mov_reg(r, 10), add_imm(r, DYNPTR)]
+        elif p.kind == "ptr_struct" and p.struct_name.startswith("bpf_iter_"):
+            out += [mov_reg(r, 10), add_imm(r, ITER)]
         elif p.kind == "ptr_other" and "irq_flag" in p.name:
             out += [mov_reg(r, 10), add_imm(r, IRQ_FLAGS)]
         elif p.kind in ("ptr_void", "ptr_other"):
