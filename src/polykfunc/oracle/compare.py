@@ -147,17 +147,26 @@ class Predictor:
     def __init__(self, model: Model):
         self.model = model
         self.session = Z3Session()
-        self.base = conj(sem.axioms(model), sem.in_some_context(model))
+        self.axioms = sem.axioms(model)
+        self.base = conj(self.axioms, sem.in_some_context(model))
         self.cache: dict[tuple, Prediction] = {}
+
+    def fixed(self, view: dict[str, object]) -> list:
+        """``view.NAME == value`` for every entry of ``view``."""
+        out = []
+        for name, value in sorted(view.items()):
+            v = _var(self.model, name)
+            out.append(eq(v, Const(value, v.type if isinstance(v.type, EnumType) else BOOL)))
+        return out
+
+    def satisfiable(self, formulas) -> bool:
+        return self.session.check(list(formulas), _all_vars(self.model)).status == "sat"
 
     def predict(self, k: Kfunc, view: dict[str, object]) -> Prediction:
         key = (k.name, tuple(sorted(view.items())))
         if key in self.cache:
             return self.cache[key]
-        fixed = []
-        for name, value in sorted(view.items()):
-            v = _var(self.model, name)
-            fixed.append(eq(v, Const(value, v.type if isinstance(v.type, EnumType) else BOOL)))
+        fixed = self.fixed(view)
         out = sem.outcome(self.model, k)
         codes = [sem.REJECTED] + list(range(len(k.impls)))
         possible, witness = [], {}

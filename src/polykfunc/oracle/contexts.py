@@ -72,6 +72,8 @@ CONTEXTS: tuple[ProgContext, ...] = (
                 model_view=_v("LSM", True, lsm_hook="file_open")),
     ProgContext("lsm.s/inode_setxattr", LSM, LSM_MAC, True, attach_to="bpf_lsm_inode_setxattr",
                 model_view=_v("LSM", True, lsm_hook="inode_setxattr")),
+    ProgContext("lsm.s/inode_need_killpriv", LSM, LSM_MAC, True, attach_to="bpf_lsm_inode_need_killpriv",
+                model_view=_v("LSM", True, lsm_hook="inode_need_killpriv")),
     ProgContext("lsm.s/path_unlink", LSM, LSM_MAC, True, attach_to="bpf_lsm_path_unlink",
                 model_view=_v("LSM", True, lsm_hook="path_unlink")),
 )
