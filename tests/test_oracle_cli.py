@@ -59,3 +59,15 @@ def test_reproduce_reports_absent_kfuncs_and_unknown_ids():
     assert r.exit_code == 0, r.output
     (rep,) = json.loads(r.output)
     assert rep["status"] in ("kfunc_absent", "shown", "differs", "refuted", "admitted", "not_observable")
+
+
+@live
+def test_cex_export_report_for_an_open_finding(tmp_path):
+    out = tmp_path / "report.md"
+    r = CliRunner().invoke(cli, ["cex", "export", "path-unlink-locked-xattr-without-lock-set", "--report", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    for section in ("## Affected versions", "## How a program reaches it", "## Minimal counterexample",
+                    "## Reproducer", "## What the running kernel's verifier showed", "## Suggested fix"):
+        assert section in text
+    assert 'SEC("lsm.s/path_unlink")' in text and "call bpf_set_dentry_xattr" in text

@@ -167,3 +167,36 @@ def pytest_source(e: Entry) -> str:
                           obligation=c.obligation, context=c.context, kfunc=c.kfunc, impl=c.impl,
                           values=values, test=reproducer_name(c, e.id))
     return head + _BODY[key]
+
+
+def finding_export(ident: str, store_dir, what: str) -> str:
+    """``cex export ID --report`` / ``--program``: ID is an open finding's id (a known bug with no
+    fixed_by) or a stored counterexample of one. Delegates to :mod:`polykfunc.oracle`."""
+    from polykfunc.errors import UsageError
+    from polykfunc.oracle.reproduce import find, open_findings
+    finding = find(ident)
+    if finding is None:
+        from .store import Store, StoreError
+        try:
+            entry = Store(store_dir).get(ident)
+        except (StoreError, KeyError, ValueError):
+            entry = None
+        bug = entry.counterexample.known_bug if entry is not None else None
+        finding = find(bug) if bug else None
+    if finding is None:
+        ids = ", ".join(f.bug.id for f in open_findings())
+        raise UsageError(f"{ident}: neither an open finding nor a stored counterexample of one (open findings: {ids})")
+    from polykfunc.oracle import mailreport
+    from polykfunc.oracle.inventory import read_inventory
+    from polykfunc.oracle.reproduce import Reproduction, reproduce
+    from polykfunc.oracle.syscall import permission_problem
+    inv = read_inventory()
+    why = permission_problem()
+    if why is None:
+        rep = reproduce(finding, inv)
+    else:
+        rep = Reproduction(finding.bug.id, finding.model.name, finding.bug.kfunc, "not_observable",
+                           f"not loaded: {why}", inv.release)
+    if what == "program":
+        return mailreport.program_text(finding, rep, inv)
+    return mailreport.report_markdown(finding, rep, inv)
