@@ -27,7 +27,7 @@ from polykfunc.model.spec import KnownBug, Model
 
 from . import classify as cls
 from .compare import Predictor, impl_symbol, view_of
-from .contexts import CONTEXTS, context
+from .contexts import CONTEXTS
 from .inventory import Inventory
 from .runner import Observation, Position, positions, probe
 
