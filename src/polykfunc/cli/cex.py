@@ -302,17 +302,30 @@ def graph(ident, store_dir, fmt, output):
 @click.argument("ident", metavar="ID")
 @_store_option
 @click.option("--pytest", "as_pytest", is_flag=True, help="A pytest file that fails while the bug is in the model.")
+@click.option("--report", "as_report", is_flag=True,
+              help="A mailing-list-ready report of the open finding ID (or of the stored counterexample's finding).")
+@click.option("--program", "as_program", is_flag=True,
+              help="The finding's reproducer program (C and instructions), loaded by the oracle on this kernel.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 @_user_errors
-def export(ident, store_dir, as_pytest, output):
-    """A runnable reproducer of the counterexample (--pytest: a pytest file).
+def export(ident, store_dir, as_pytest, as_report, as_program, output):
+    """A runnable reproducer of the counterexample (--pytest: a pytest file); for an open finding,
+    a report for the kernel list (--report) or its reproducer program (--program).
 
     The test evaluates the stored state with polykfunc's concrete semantics, so it fails while
-    the model has the bug and passes once the model is fixed.
+    the model has the bug and passes once the model is fixed. --report and --program load the
+    finding's reproducer with `polykfunc oracle` (load only); without permission to load BPF
+    programs they say so and still write the model's part.
     """
     from polykfunc.counterexamples.export import pytest_source
-    if not as_pytest:
-        raise UsageError("choose what to export: --pytest (a pytest file reproducing the counterexample)")
+    from polykfunc.oracle.mailreport import finding_export
+    if sum((as_pytest, as_report, as_program)) != 1:
+        raise UsageError("choose one thing to export: --pytest (a pytest file), --report (a report for the "
+                         "kernel list) or --program (the oracle's reproducer program)")
+    if as_report or as_program:
+        _write(finding_export(ident, store_dir, "report" if as_report else "program"), output,
+               "the report" if as_report else "the reproducer program")
+        return EXIT_OK
     e = _entry(store_dir, ident)
     _write(pytest_source(e), output, "the pytest reproducer")
     if output:

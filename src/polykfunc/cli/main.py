@@ -59,7 +59,8 @@ def cli():
 #: Modules that add commands: each defines ``COMMANDS``, a list of click commands or groups.
 #: (One module per command group: proofs and models, the counterexample explorer, fuzzing,
 #: BPF programs and designs, reports.)
-COMMAND_MODULES = ("polykfunc.cli.prove", "polykfunc.cli.cex", "polykfunc.cli.fuzz", "polykfunc.cli.programs", "polykfunc.cli.report")
+COMMAND_MODULES = ("polykfunc.cli.prove", "polykfunc.cli.cex", "polykfunc.cli.fuzz", "polykfunc.cli.programs", "polykfunc.cli.report",
+                   "polykfunc.cli.oracle")
 
 
 def _register_subcommands() -> None:

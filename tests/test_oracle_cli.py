@@ -1,0 +1,73 @@
+"""`polykfunc oracle`: permission line and exit code, narrowing, JSON, comparison, reproducers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from polykfunc.cli import cli
+from polykfunc.oracle import syscall
+
+_WHY = syscall.permission_problem()
+live = pytest.mark.skipif(_WHY is not None, reason=_WHY or "")
+
+
+def test_without_permission_one_line_and_exit_2(monkeypatch):
+    monkeypatch.setattr(syscall, "permission_problem", lambda: "the oracle needs permission to load BPF programs")
+    r = CliRunner().invoke(cli, ["oracle", "--kfunc", "bpf_rcu_read_lock"])
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == ["polykfunc: the oracle needs permission to load BPF programs"]
+
+
+@live
+def test_unknown_kfunc_is_a_usage_error():
+    r = CliRunner().invoke(cli, ["oracle", "--kfunc", "bpf_rcu_read_lok"])
+    assert r.exit_code == 2 and "bpf_rcu_read_lock" in r.output
+
+
+@live
+def test_json_lists_every_position_of_the_kfunc():
+    r = CliRunner().invoke(cli, ["oracle", "--json", "--kfunc", "bpf_dynptr_from_skb", "--context", "socket_filter",
+                                 "--context", "tc"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    (k,) = data["kfuncs"]
+    assert k["name"] == "bpf_dynptr_from_skb" and len(k["cells"]) == 2 * 13
+    body = {c["context"]: c for c in k["cells"] if c["subprog"] == "main" and c["region"] == "none"}
+    assert body["socket_filter"]["resolved"] == "bpf_dynptr_from_skb_rdonly"
+    assert body["tc"]["resolved"] == "bpf_dynptr_from_skb"
+
+
+@live
+def test_model_comparison_labels_version_skew():
+    r = CliRunner().invoke(cli, ["oracle", "verifier@specialize", "--json", "--kfunc", "bpf_dynptr_from_skb",
+                                 "--context", "lwt_in", "--context", "socket_filter"])
+    data = json.loads(r.output)["comparison"]
+    assert data["skew"] is True and r.exit_code == 0  # differences under skew are listed, not failed
+    kinds = {(d["context"], d["kind"]) for d in data["differences"]}
+    assert ("lwt_in", "undetermined") in kinds            # the model's one lwt context cannot tell
+    assert not any(d["context"] == "socket_filter" for d in data["differences"])  # rdonly: agrees
+
+
+@live
+def test_reproduce_reports_absent_kfuncs_and_unknown_ids():
+    r = CliRunner().invoke(cli, ["oracle", "--reproduce", "nonexistent-finding"])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(cli, ["oracle", "--json", "--reproduce", "global-subprog-file-dynptr-sleeps-in-atomic"])
+    assert r.exit_code == 0, r.output
+    (rep,) = json.loads(r.output)
+    assert rep["status"] in ("kfunc_absent", "shown", "differs", "refuted", "admitted", "not_observable")
+
+
+@live
+def test_cex_export_report_for_an_open_finding(tmp_path):
+    out = tmp_path / "report.md"
+    r = CliRunner().invoke(cli, ["cex", "export", "path-unlink-locked-xattr-without-lock-set", "--report", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    for section in ("## Affected versions", "## How a program reaches it", "## Minimal counterexample",
+                    "## Reproducer", "## What the running kernel's verifier showed", "## Suggested fix"):
+        assert section in text
+    assert 'SEC("lsm.s/path_unlink")' in text and "call bpf_set_dentry_xattr" in text
