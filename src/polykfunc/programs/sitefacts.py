@@ -12,8 +12,9 @@ being checked can express.
 from __future__ import annotations
 
 from .callgraph import ASYNC_KINDS, SiteContext
-from .dataflow import REGIONS, Const, CtxArg, Ret
+from .dataflow import REGIONS
 from .modelfacts import Stated
+from .provenance import argument_facts
 
 SCHED_EXT_STRUCTS = ("sched_ext_ops", "sched_ext_ops_cid")
 
@@ -124,29 +125,12 @@ def site_facts(sc: SiteContext, prog: dict, roles: tuple[str | None, ...],
     elif pt == "STRUCT_OPS" and sched_ext:
         out.append(Stated(f"state.outer == '{r.outer}'" if r.outer else "state.outer == 'none'",
                           f"the op runs nested in {r.outer}" if r.outer else "the op runs at top level"))
-    out += _arg_facts(sc, roles, member_tasks, trusted)
-    if enqueue_kfuncs and not (sc.seen & enqueue_kfuncs) and not r.async_kind:
+    out += argument_facts(sc.args, roles, member_tasks, not r.async_kind, trusted)
+    if r.async_kind:
+        pass
+    elif sc.dispatched:
+        out.append(Stated("implies(state.ddsp_path, state.op_dispatched)",
+                          "an insert kfunc ran earlier on every path of this invocation to the call"))
+    elif enqueue_kfuncs and not (sc.seen & enqueue_kfuncs):
         out.append(Stated("not state.op_dispatched", "no insert kfunc can have run earlier in this invocation"))
-    return out
-
-
-def _arg_facts(sc: SiteContext, roles, member_tasks, trusted: bool) -> list[Stated]:
-    out = []
-    for i, role in enumerate(roles[:5]):
-        v = sc.args[i]
-        if role == "task":
-            if isinstance(v, Const) and v.value == 0:
-                out.append(Stated("arg.task == 'none'", f"argument {i + 1} is NULL"))
-            elif trusted:
-                out.append(Stated("arg.task != 'none'", "the verifier passes a trusted or RCU task argument only "
-                                  "when it is not NULL (check_kfunc_args)"))
-            if isinstance(v, CtxArg) and v.index in member_tasks and not sc.reach.async_kind:
-                n = member_tasks.index(v.index)
-                subject, flag = ("op_task", "state.has_op_task") if n == 0 else ("op_task2", "state.has_op_task2")
-                why = f"argument {i + 1} is the op's task parameter ctx[{v.index}]"
-                out.append(Stated(f"implies({flag}, arg.task == '{subject}')", why))
-                out.append(Stated(f"implies(not {flag}, arg.task == 'other')", why))
-        elif role == "cpu":
-            if isinstance(v, Ret) and v.kind == "helper" and v.name == "8":
-                out.append(Stated("arg.cpu == state.cpu", f"argument {i + 1} is bpf_get_smp_processor_id()"))
     return out
