@@ -522,8 +522,11 @@ def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramR
     from .callgraph import from_object
     symbols = kernel_symbols(model)
     graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
-    return check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
-                       member_params=obj.member_params, symbols=symbols)
+    rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
+                      member_params=obj.member_params, symbols=symbols)
+    empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
+             for var, members in obj.struct_ops.items() if not members]
+    return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
 
 
 def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:

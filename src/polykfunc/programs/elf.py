@@ -312,6 +312,11 @@ def _struct_ops(obj: BpfObject, sections, symbols, sym_section) -> None:
             continue
         variables = sorted((sym["st_value"], sym.name) for sym in symbols
                            if sym_section(sym) == sec and sym["st_info"]["type"] == "STT_OBJECT")
+        for _off, var in variables:   # a map with no callbacks at all still names its struct
+            struct_name = _var_struct(obj.btf, var)
+            if struct_name is not None:
+                obj.struct_types[var] = struct_name
+                obj.struct_ops.setdefault(var, {})
         for off, rel in sorted(obj.relocs.get(sec, {}).items()):
             var_off, var = next(((o, n) for o, n in reversed(variables) if o <= off), (0, ""))
             struct_name = _var_struct(obj.btf, var)

@@ -57,15 +57,28 @@ _KIND_WHY = {
 }
 
 
+#: the task argument of sched_ext kfuncs, for objects whose BTF declares the extern without a
+#: prototype (``void f()``): kfunc -> parameter index (kernel/sched/ext.c prototypes, v6.12 .. newest)
+TASK_PARAMS = {
+    "scx_bpf_dispatch": 0, "scx_bpf_dispatch_vtime": 0, "scx_bpf_dsq_insert": 0, "scx_bpf_dsq_insert___v2": 0,
+    "scx_bpf_dsq_insert_vtime": 0, "__scx_bpf_dsq_insert_vtime": 0, "scx_bpf_dispatch_from_dsq": 1,
+    "scx_bpf_dispatch_vtime_from_dsq": 1, "scx_bpf_dsq_move": 1, "scx_bpf_dsq_move_vtime": 1,
+    "scx_bpf_task_cgroup": 0, "scx_bpf_task_cpu": 0, "scx_bpf_task_running": 0, "scx_bpf_select_cpu_dfl": 0,
+    "scx_bpf_select_cpu_and": 0, "__scx_bpf_select_cpu_and": 0, "scx_bpf_task_set_slice": 0,
+    "scx_bpf_task_set_dsq_vtime": 0,
+}
+
+
 def param_roles(kfunc: str, params: tuple[tuple[str, str, str | None], ...]) -> tuple[str | None, ...]:
-    """The role of each kfunc parameter: ``"task"``, ``"cpu"`` or None (from BTF, then the table)."""
+    """The role of each kfunc parameter: ``"task"``, ``"cpu"`` or None (from BTF, then the tables)."""
     roles: list[str | None] = []
     for name, _ctype, pointee in params:
         roles.append("task" if pointee == "task_struct" else "cpu" if name == "cpu" else None)
-    if "cpu" not in roles and CPU_PARAMS.get(kfunc) is not None:
-        i = CPU_PARAMS[kfunc]
-        roles.extend([None] * (i + 1 - len(roles)))
-        roles[i] = roles[i] or "cpu"
+    for role, table in (("cpu", CPU_PARAMS), ("task", TASK_PARAMS)):
+        if role not in roles and table.get(kfunc) is not None:
+            i = table[kfunc]
+            roles.extend([None] * (i + 1 - len(roles)))
+            roles[i] = roles[i] or role
     return tuple(roles)
 
 
