@@ -119,6 +119,7 @@ class ProgramGraph:
         for n in (caller, callee):
             if n not in self.graph:
                 raise KeyError(f"no function {n!r} in the graph; add it first")
+        self._summaries = None
         data = dict(via=via, async_kind=async_kind, helper=helper, args=_pad(args), regions=tuple(regions),
                     seen=frozenset(seen), insn=insn)
         if any(d == data for d in (self.graph.get_edge_data(caller, callee) or {}).values()):
@@ -138,6 +139,7 @@ class ProgramGraph:
         """
         if function not in self.graph:
             raise KeyError(f"no function {function!r} in the graph; add it first")
+        self._summaries = None
         node = f"{function}@{insn}"
         variant = SiteVariant(_pad(args), tuple(regions), frozenset(seen), dispatched)
         if node in self.graph:
@@ -173,10 +175,17 @@ class ProgramGraph:
 
     def summary(self, function: str) -> frozenset[str]:
         """Every kfunc ``function`` may call before it returns (through calls and sync callbacks)."""
-        sub = nx.DiGraph((u, v) for u, v, d in self.graph.edges(data=True) if d["via"] in ("call", "sync_cb", "site"))
-        sub.add_node(function)
-        reach = nx.descendants(sub, function) | {function}
-        return frozenset(self.graph.nodes[n]["kfunc"] for n in reach if self.graph.nodes[n]["kind"] == "site")
+        cache = self.__dict__.get("_summaries")
+        if cache is None:   # built once; adding a call or a site drops it
+            sub = nx.DiGraph((u, v) for u, v, d in self.graph.edges(data=True)
+                             if d["via"] in ("call", "sync_cb", "site"))
+            cache = self._summaries = (sub, {})
+        sub, done = cache
+        if function not in done:
+            reach = (nx.descendants(sub, function) if function in sub else set()) | {function}
+            done[function] = frozenset(self.graph.nodes[n]["kfunc"] for n in reach
+                                       if self.graph.nodes[n]["kind"] == "site")
+        return done[function]
 
 
 @dataclass(frozen=True)

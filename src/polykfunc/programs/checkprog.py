@@ -436,6 +436,33 @@ class _Checker:
                      if s.check([legit, neg(sem.requires(k, i))]).status == "unsat")
 
 
+_NESTING: dict[tuple, tuple[Model, object]] = {}
+_CHECKERS: dict[tuple[int, int], tuple[Model, "_Checker"]] = {}
+
+
+def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None) -> "_Checker":
+    """One checker per model object and resource limit, kept for the process: its solver
+    sessions and decisions serve every object checked against the model (a batch, a test run)."""
+    hit = _CHECKERS.get((id(model), rlimit))
+    if hit is None or hit[0] is not model:
+        if len(_CHECKERS) >= 8:
+            _CHECKERS.clear()
+        hit = _CHECKERS[(id(model), rlimit)] = (model, _Checker(model, rlimit, symbols))
+    return hit[1]
+
+
+def _nesting(model: Model, members: frozenset[str]):
+    """The model's nesting edges into ``members`` (computed once per model object and member
+    set: it costs z3 calls)."""
+    key = (id(model), members)
+    hit = _NESTING.get(key)
+    if hit is None or hit[0] is not model:
+        if len(_NESTING) >= 64:
+            _NESTING.clear()
+        hit = _NESTING[key] = (model, nesting_graph(model, inner=members, details=False))
+    return hit[1]
+
+
 def inserts(model: Model) -> frozenset[str]:
     """The kfuncs that insert a task into a DSQ (their second call in one op is counted per path)."""
     return frozenset(k.name for k in model.kfuncs if "enqueue_dispatch" in k.sets)
@@ -459,8 +486,8 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
     """
     t0 = time.perf_counter()
-    nest = nesting_graph(model)
     members = {graph.node(e).get("member") for e in graph.entries()}
+    nest = _nesting(model, frozenset(m for m in members if m))
 
     def nested(entry: str):
         m = graph.node(entry).get("member")
@@ -468,7 +495,7 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
 
     reaches = reaching_contexts(graph, nested)
     sctx = site_contexts(graph, reaches)
-    checker = _Checker(model, rlimit, symbols)
+    checker = _checker(model, rlimit, symbols)
     enqueue = inserts(model)
     sites = []
     for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
@@ -486,7 +513,8 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
                                 d["kfunc"], tuple(_dedup(checks)), _ambiguity(model, d["kfunc"], checks),
                                 sym if sym and sym != d["kfunc"] else None))
     notes = list(dict.fromkeys(graph.notes))
-    unreached = [f for f, rs in reaches.items() if not rs and graph.sites(f)]
+    with_sites = {graph.node(n)["function"] for n in sctx}
+    unreached = [f for f, rs in reaches.items() if not rs and f in with_sites]
     notes += [f"{f}: no program calls it, so its kfunc calls are not checked" for f in unreached]
     return ProgramReport(object_name, model.name, model.kernel, tuple(sites), tuple(notes), time.perf_counter() - t0)
 

@@ -20,6 +20,7 @@ Only what the checks need is tracked; everything else is ``TOP``, which is alway
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field, replace
 from typing import Callable, Union
 
@@ -223,7 +224,7 @@ def _join_value(a: Value, b: Value) -> Value:
 
 
 def _join(a: _State | None, b: _State) -> _State:
-    if a is None:
+    if a is None or a is b:
         return b
     regs = tuple(_join_value(x, y) for x, y in zip(a.regs, b.regs))
     stack = {k: v for k, v in a.stack.items() if b.stack.get(k) == v}
@@ -261,10 +262,15 @@ def analyse(name: str, insns: tuple[Insn, ...], classify: Classifier,
     start = insns[0].idx
     entry = _State(tuple([TOP] + [Param(r) for r in range(1, 6)] + [TOP] * 4 + [StackPtr(0)]))
     states: dict[int, dict[tuple, _State]] = {start: {entry.path: entry}}
-    work = [(start, entry.path)]
+    # lowest instruction first (clang lays blocks out in order): a join sees all its
+    # predecessors before it is propagated further, so most instructions are visited once
+    work = [(start, 0, entry.path)]
+    queued = {(start, entry.path)}
+    order: dict[tuple, int] = {entry.path: 0}
     visits: dict[tuple, int] = {}
     while work:
-        idx, pk = work.pop()
+        idx, _, pk = heapq.heappop(work)
+        queued.discard((idx, pk))
         insn = by_idx.get(idx)
         if insn is None:
             continue
@@ -274,13 +280,16 @@ def analyse(name: str, insns: tuple[Insn, ...], classify: Classifier,
             if nxt not in by_idx:
                 continue
             at = states.setdefault(nxt, {})
-            old = at.get(out.path)
+            opk = out.path
+            old = at.get(opk)
             new = _join(old, out)
-            if visits.get((nxt, out.path), 0) > 64:  # safety net: widen the values, keep the path
+            if visits.get((nxt, opk), 0) > 64:  # safety net: widen the values, keep the path
                 new = _State((TOP,) * 10 + (StackPtr(0),), {}, new.regions, new.seen, new.dispatched, frozenset())
-            if old is None or new.key() != old.key():
-                at[out.path] = new
-                work.append((nxt, out.path))
+            if old is None or (new is not old and new.key() != old.key()):
+                at[opk] = new
+                if (nxt, opk) not in queued:
+                    queued.add((nxt, opk))
+                    heapq.heappush(work, (nxt, order.setdefault(opk, len(order)), opk))
     calls = []
     taken: dict[tuple[int, str], None] = {}
     passed: set[str] = set()

@@ -18,6 +18,7 @@ Errors in the input (not a file, not ELF, not BPF) raise :class:`ObjectError`, a
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,12 +275,13 @@ def _read(path: Path, elf) -> BpfObject:
     for sec in sorted(exec_sections):
         insns = decode(sections[sec].data(), le)
         by_idx = {i.idx: i for i in insns}
+        starts = [i.idx for i in insns]
         funcs = sorted((sym["st_value"] // 8, sym) for sym in symbols
                        if sym["st_info"]["type"] == "STT_FUNC" and sym_section(sym) == sec)
         for n, (start, sym) in enumerate(funcs):
             size = sym["st_size"] // 8
             end = start + size if size else (funcs[n + 1][0] if n + 1 < len(funcs) else len(by_idx) * 2)
-            body = tuple(i for i in insns if start <= i.idx < end)
+            body = tuple(insns[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)])
             bind = "global" if sym["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK") else "static"
             functions[sym.name] = Function(sym.name, sec, start, end, linkage.get(sym.name, bind), body)
 
