@@ -100,7 +100,8 @@ def batch_exit(results: list[ObjectResult]) -> int:
 #: summary columns: (heading, verdicts counted)
 COLUMNS = (("ok", ("ok",)), ("cond", ("condition",)), ("known", ("known bug",)),
            ("findings", tuple(v for v, st in VERDICTS.items() if st.is_failure)), ("unknown", ("unknown",)),
-           ("absent", ("absent on this kernel", "not reached on this kernel")), ("not modelled", ("not modelled",)))
+           ("absent", ("absent on this kernel", "not reached on this kernel")), ("no caller", ("no caller",)),
+           ("not modelled", ("not modelled",)))
 
 
 def _w(heading: str) -> int:

@@ -44,7 +44,8 @@ from .symbols import KernelSymbols, kernel_symbols
 #: verdicts, with the status they count as (the worst status decides the exit code)
 VERDICTS = {
     "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
-    "not reached on this kernel": Status.NOT_APPLICABLE, "condition": Status.NOTE, "known bug": Status.KNOWN,
+    "not reached on this kernel": Status.NOT_APPLICABLE, "no caller": Status.NOT_APPLICABLE,
+    "condition": Status.NOTE, "known bug": Status.KNOWN,
     "unknown": Status.UNKNOWN, "rejected at load": Status.COUNTEREXAMPLE,
     "refused at run time": Status.COUNTEREXAMPLE, "misuse": Status.COUNTEREXAMPLE,
     "unsafe": Status.COUNTEREXAMPLE, "no context": Status.VACUOUS,
@@ -119,7 +120,7 @@ class SiteReport:
 
     @property
     def verdict(self) -> str:
-        return max((c.verdict for c in self.contexts), key=lambda v: (VERDICTS[v], _RANK[v]), default="ok")
+        return max((c.verdict for c in self.contexts), key=lambda v: (VERDICTS[v], _RANK[v]), default="no caller")
 
     @property
     def status(self) -> Status:
