@@ -126,3 +126,84 @@ def test_regions_entered_in_the_caller_reach_the_subprograms(bpf_object):  # noq
     assert glob.run_regions[0] == 1 and glob.view_regions[0] == 0
     assert stat.run_regions[0] == 1 and stat.view_regions[0] == 1
     assert glob.args[0] == Const(1) and stat.args[0] == Const(2)
+
+
+# ---------------------------------------------------------------------- symbols and paths (issue 12)
+
+from polykfunc.programs.dataflow import KsymAddr, Ret, analyse  # noqa: E402
+from polykfunc.programs.insns import Insn  # noqa: E402
+from polykfunc.programs.symbols import essential_name  # noqa: E402
+
+
+@pytest.mark.parametrize("symbol, kernel_name", [
+    ("scx_bpf_dsq_insert___v2___compat", "scx_bpf_dsq_insert___v2"), ("scx_bpf_consume___old", "scx_bpf_consume"),
+    ("scx_bpf_dsq_insert___v1", "scx_bpf_dsq_insert"), ("bpf_rcu_read_lock", "bpf_rcu_read_lock"),
+    ("__scx_bpf_dsq_insert_vtime", "__scx_bpf_dsq_insert_vtime"), ("a____b", "a____b"), ("x___", "x___"),
+])
+def test_kfunc_symbols_resolve_like_libbpf_drops_the_last_flavour(symbol, kernel_name):
+    assert essential_name(symbol) == kernel_name
+
+
+def _ld64(idx, dst):
+    return Insn(idx, 0x18, dst, 0, 0, 0, 0)
+
+
+def _call(idx):
+    return Insn(idx, 0x85, 0, 2, 0, -1)
+
+
+def _jeq0(idx, reg, off, jne=False):   # if reg ==/!= 0 goto +off
+    return Insn(idx, 0x55 if jne else 0x15, reg, 0, off, 0)
+
+
+EXIT = 0x95
+
+
+def _run(insns, calls, ksyms=None, present=lambda n: None, data=None, counted=frozenset()):
+    """Analyse ``insns`` with call targets ``calls`` (insn -> kfunc) and ld_imm64 targets."""
+    ksyms, data = ksyms or {}, data or {}
+    return analyse("f", tuple(insns), lambda i: ("kfunc", calls[i.idx]), lambda i: None,
+                   ksym_of=lambda i: ksyms.get(i.idx), ksym_present=present,
+                   data_of=lambda i: data.get(i.idx), counted=counted)
+
+
+def _alternatives():
+    # if (bpf_ksym_exists(new___v2)) new___v2(); else old();
+    return [_ld64(0, 1), _jeq0(2, 1, 2), _call(3), Insn(4, 0x05, 0, 0, 1, 0), _call(5), Insn(6, EXIT, 0, 0, 0, 0)]
+
+
+@pytest.mark.parametrize("present, reached, dead", [(True, {3}, (5,)), (False, {5}, (3,)), (None, {3, 5}, ())])
+def test_bpf_ksym_exists_branches_follow_the_alternative_the_kernel_keeps(present, reached, dead):
+    facts = _run(_alternatives(), {3: "new___v2", 5: "old"}, ksyms={0: ("new___v2", "new___v2___compat")},
+                 present=lambda n: present)
+    assert {c.insn for c in facts.calls} == reached and facts.unreached == dead
+
+
+def test_a_read_only_global_tested_twice_goes_the_same_way_on_a_path():
+    # if (ro == 1) { if (ro != 0) goto out; kfunc(); } out: exit   -- the call needs ro == 1 and ro == 0
+    insns = [_ld64(0, 1), Insn(2, 0x71, 3, 1, 0, 0), Insn(3, 0x56, 3, 0, 4, 1),   # w3 = *(u8 *)ro; if w3 != 1 goto 8
+             Insn(4, 0x71, 4, 1, 0, 0), Insn(5, 0x56, 4, 0, 2, 0), _call(6), Insn(7, 0x05, 0, 0, 0, 0),
+             Insn(8, EXIT, 0, 0, 0, 0)]
+    facts = _run(insns, {6: "k"}, data={0: (".rodata", 0x81)})
+    assert facts.calls == () and facts.unreached == (6,)
+    facts = _run(insns, {6: "k"}, data={0: (".data", 0x81)})     # a writable global can change between loads
+    assert [c.insn for c in facts.calls] == [6]
+
+
+def test_regions_and_inserts_are_exact_per_path():
+    # if (x) { lock(); insert(); unlock(); }  k();   -- k sees two paths: never joined into "unknown"
+    insns = [Insn(0, 0x15, 1, 0, 3, 0), _call(1), _call(2), _call(3), _call(4), Insn(5, EXIT, 0, 0, 0, 0)]
+    calls = {1: "bpf_rcu_read_lock", 2: "ins", 3: "bpf_rcu_read_unlock", 4: "k"}
+    facts = _run(insns, calls, counted=frozenset({"ins"}))
+    at_k = [c for c in facts.calls if c.insn == 4]
+    assert sorted((c.regions, c.dispatched) for c in at_k) == [((0, 0, 0, 0), False), ((0, 0, 0, 0), True)]
+    assert [c.regions for c in facts.calls if c.insn == 2] == [(1, 0, 0, 0)]
+
+
+def test_a_call_result_remembers_its_task_argument_through_a_32_bit_move():
+    # w1 = w0 after r0 = scx_bpf_task_cpu(r1): the CPU is the task's
+    insns = [_call(0), Insn(1, 0xBC, 1, 0, 0, 0), _call(2), Insn(3, EXIT, 0, 0, 0, 0)]
+    facts = _run(insns, {0: "scx_bpf_task_cpu", 2: "scx_bpf_cpuperf_set"})
+    (c,) = [c for c in facts.calls if c.insn == 2]
+    assert c.args[0] == Ret("kfunc", "scx_bpf_task_cpu", Param(1))
+    assert not isinstance(c.args[0], KsymAddr)

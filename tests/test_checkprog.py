@@ -151,7 +151,7 @@ def test_cli_bad_input_exits_2_without_a_traceback(bpf_object, tmp_path):  # noq
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-def test_cli_asks_for_a_model_when_it_cannot_guess_one(tmp_path):
+def test_cli_checks_an_object_without_sched_ext_ops_against_the_newest_model(tmp_path):
     src = tmp_path / "sys.bpf.c"
     src.write_text('__attribute__((section("syscall"), used)) int probe(void *ctx) { return 0; }\n'
                    'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
@@ -159,9 +159,39 @@ def test_cli_asks_for_a_model_when_it_cannot_guess_one(tmp_path):
     subprocess.run([shutil.which("clang") or "clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)],
                    check=True)
     r = run_cli("check-prog", obj)
-    assert r.returncode == 2 and "pass --model NAME" in r.stderr
+    assert r.returncode == 0 and "0 call sites" in r.stdout
+    assert r.stdout.startswith("model: sched_ext@newest (the object calls no kfunc a bundled model describes")
     r = run_cli("check-prog", obj, "--model", "sched_ext@v6.12")
     assert r.returncode == 0 and "0 call sites" in r.stdout
+
+
+def test_cli_checks_several_objects_with_one_summary_and_sarif(bpf_object, tmp_path):  # noqa: F811
+    folder = tmp_path / "objs"
+    folder.mkdir()
+    shutil.copy(bpf_object("bad_async"), folder / "bad_async.bpf.o")
+    sarif = tmp_path / "out" / "check.sarif"
+    r = run_cli("check-prog", bpf_object("good"), folder, "--sarif", sarif)
+    assert r.returncode == 1, r.stderr
+    table = r.stdout[r.stdout.index("\nobject "):].splitlines()
+    assert table[1].startswith("object") and "findings" in table[1]
+    rows = {line.split()[0]: line.split() for line in table[3:-2]}
+    assert rows[str(bpf_object("good"))][-2] == "0" and rows[str(folder / "bad_async.bpf.o")][-2] == "1"
+    assert table[-1].startswith("2 objects")
+    log = json.loads(sarif.read_text())
+    (res,) = [x for x in log["runs"][0]["results"] if x["properties"]["function"] == "consume_later"]
+    assert res["ruleId"] == "polykfunc/check-prog/unsafe" and res["level"] == "error"
+    loc = res["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"].endswith("bad_async.bpf.c") and loc["region"]["startLine"] > 1
+    many = json.loads(run_cli("check-prog", bpf_object("good"), folder, "--json").stdout)
+    assert many["exit_code"] == 1 and [o["exit_code"] for o in many["objects"]] == [0, 1]
+    assert run_cli("check-prog", tmp_path / "nothing-here").returncode == 2
+
+
+def test_timer_callbacks_go_to_the_models_async_context(bpf_object):  # noqa: F811
+    rep = check(bpf_object, "good", "sched_ext@v6.12", old=True)
+    timer = [c for s in rep.sites for c in s.contexts if c.async_kind == "timer"]
+    assert timer and {c.model_contexts for c in timer} == {("async_callback",)}
+    assert all("view.member == '" in " ".join(c.facts) for c in timer)   # the filter sees the arming program
 
 
 def test_results_carry_statuses_prove_uses(bpf_object):  # noqa: F811

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -52,35 +53,51 @@ def _echo(lines) -> None:
 
 
 @click.command("check-prog", epilog=EPILOG)
-@click.argument("obj", metavar="FILE.bpf.o")
+@click.argument("objs", metavar="FILE.bpf.o|DIR...", nargs=-1, required=True)
 @click.option("--model", "model_name", metavar="NAME",
-              help="The kernel model to check against (a bundled name or a path). Default: "
-                   "sched_ext@newest for objects that implement struct sched_ext_ops.")
+              help="The kernel model to check against (a bundled name or a path). Default, per object: the "
+                   "newest sched_ext model whose kernel has every non-weak kfunc the object calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout, nothing else there.")
+@click.option("--sarif", "sarif_path", metavar="FILE", help="Also write SARIF 2.1.0 (code scanning) to FILE.")
 @click.option("--rlimit", type=click.IntRange(min=1), default=None, help="z3 resource limit per check.")
 @click.option("-v", "--verbose", is_flag=True, help="Also the facts of each context and the counterexamples.")
 @_user_errors
-def check_prog(obj, model_name, as_json, rlimit, verbose):
-    """Check every kfunc call site of a compiled BPF object in every context that reaches it."""
-    from polykfunc.programs.checkprog import check_parsed
-    from polykfunc.programs.elf import read_object
+def check_prog(objs, model_name, as_json, sarif_path, rlimit, verbose):
+    """Check every kfunc call site of compiled BPF objects (files, or folders of *.o) in every
+    context that reaches it. Several objects: one report each, then one summary table."""
+    from polykfunc.programs.batch import batch_exit, check_paths, object_paths, summary_lines
     from polykfunc.programs.render import program_lines
     from polykfunc.engine.solver import DEFAULT_RLIMIT
-    parsed = read_object(obj)
-    if model_name is None:
-        structs = set(parsed.struct_types.values())
-        if not structs & {"sched_ext_ops", "sched_ext_ops_cid"}:
-            raise UsageError(f"{obj} implements no struct sched_ext_ops, so polykfunc cannot guess its kernel "
-                             "model: pass --model NAME (`polykfunc models` lists them)")
-        model_name = "sched_ext@newest"
-        if not as_json:
-            click.echo(f"model: {model_name} (the object implements struct sched_ext_ops; --model to choose)")
-    rep = check_parsed(parsed, _model(model_name), rlimit=rlimit or DEFAULT_RLIMIT)
+    paths = object_paths(objs)
+    if model_name is not None:
+        _model(model_name)   # a bad name is a usage error before any object is read
+    import time
+    t0 = time.perf_counter()
+    results = check_paths(paths, model_name, rlimit or DEFAULT_RLIMIT)
+    spent = time.perf_counter() - t0
+    single = len(results) == 1 and len(objs) == 1 and not Path(objs[0]).is_dir()
+    if single and results[0].report is None:
+        raise UsageError(results[0].error)
+    if sarif_path:
+        from polykfunc.report.program_sarif import write_sarif
+        write_sarif(results, sarif_path)
+    code = batch_exit(results)
     if as_json:
-        click.echo(json.dumps(rep.to_json(), indent=2))
-    else:
-        _echo(program_lines(rep, verbose))
-    return rep.exit_code
+        payload = results[0].to_json() if single else {
+            "objects": [r.to_json() for r in results], "exit_code": code}
+        click.echo(json.dumps(payload, indent=2))
+        return code
+    for r in results:
+        if r.report is None:
+            click.echo(f"polykfunc: error: {r.error}")
+            continue
+        if r.why:
+            click.echo(f"model: {r.model} ({r.why})")
+        _echo(program_lines(r.report, verbose))
+    if not single:
+        click.echo("")
+        _echo(summary_lines(results, spent))
+    return code
 
 
 @click.command("nesting", epilog=EPILOG)

@@ -12,6 +12,7 @@ The layout is ``include/uapi/linux/btf.h`` and ``tools/lib/bpf/libbpf_internal.h
 
 from __future__ import annotations
 
+import bisect
 import struct
 from dataclasses import dataclass, field
 
@@ -223,12 +224,15 @@ class BTFExt:
     lines: dict[str, list[LineRecord]] = field(default_factory=dict)
 
     def line_at(self, section: str, insn: int) -> LineRecord | None:
-        """The line record in force at instruction ``insn`` of ``section`` (None: no line info)."""
-        best = None
-        for rec in self.lines.get(section, ()):
-            if rec.insn <= insn and (best is None or rec.insn >= best.insn):
-                best = rec
-        return best
+        """The line record in force at instruction ``insn`` of ``section`` (None: no line info):
+        the last record, in order, among those starting at the highest instruction <= ``insn``."""
+        index = self.__dict__.setdefault("_index", {})
+        if section not in index:
+            recs = sorted(self.lines.get(section, ()), key=lambda r: r.insn)   # stable: ties keep their order
+            index[section] = ([r.insn for r in recs], recs)
+        starts, recs = index[section]
+        i = bisect.bisect_right(starts, insn)
+        return recs[i - 1] if i else None
 
 
 def parse_btf_ext(data: bytes, btf: BTF, little_endian: bool = True) -> BTFExt:

@@ -119,18 +119,37 @@ class ProgramGraph:
         for n in (caller, callee):
             if n not in self.graph:
                 raise KeyError(f"no function {n!r} in the graph; add it first")
-        self.graph.add_edge(caller, callee, key=insn, via=via, async_kind=async_kind, helper=helper,
-                            args=_pad(args), regions=tuple(regions), seen=frozenset(seen), insn=insn)
+        self._summaries = None
+        data = dict(via=via, async_kind=async_kind, helper=helper, args=_pad(args), regions=tuple(regions),
+                    seen=frozenset(seen), insn=insn)
+        if any(d == data for d in (self.graph.get_edge_data(caller, callee) or {}).values()):
+            return
+        self.graph.add_edge(caller, callee, **data)
 
     def add_site(self, function: str, insn: int, kfunc: str, *, args: tuple[Value, ...] = (),
                  regions: tuple = NO_REGIONS, seen: frozenset[str] = frozenset(),
-                 line: tuple[str, int] | None = None) -> str:
-        """A kfunc call site in ``function``; returns the site node's id (``function@insn``)."""
+                 line: tuple[str, int] | None = None, dispatched: bool = False, symbol: str | None = None,
+                 weak: bool = False) -> str:
+        """A kfunc call site in ``function``; returns the site node's id (``function@insn``).
+
+        ``kfunc`` is the kernel name the loader resolves (``symbol``, the extern as written,
+        may carry a ``___flavour`` suffix; ``weak``: declared ``__weak``). Adding the same
+        instruction again adds one more *path variant* (the arguments, regions and earlier
+        calls on another set of paths to it, ``dispatched``: an insert certainly ran before).
+        """
         if function not in self.graph:
             raise KeyError(f"no function {function!r} in the graph; add it first")
+        self._summaries = None
         node = f"{function}@{insn}"
-        self.graph.add_node(node, kind="site", function=function, insn=insn, kfunc=kfunc, args=_pad(args),
-                            regions=tuple(regions), seen=frozenset(seen), line=line)
+        variant = SiteVariant(_pad(args), tuple(regions), frozenset(seen), dispatched)
+        if node in self.graph:
+            d = self.graph.nodes[node]
+            if variant not in d["variants"]:
+                d["variants"] = d["variants"] + (variant,)
+            return node
+        self.graph.add_node(node, kind="site", function=function, insn=insn, kfunc=kfunc, args=variant.args,
+                            regions=variant.regions, seen=variant.seen, line=line, variants=(variant,),
+                            symbol=symbol or kfunc, weak=weak)
         self.graph.add_edge(function, node, key=insn, via="site")
         return node
 
@@ -156,10 +175,27 @@ class ProgramGraph:
 
     def summary(self, function: str) -> frozenset[str]:
         """Every kfunc ``function`` may call before it returns (through calls and sync callbacks)."""
-        sub = nx.DiGraph((u, v) for u, v, d in self.graph.edges(data=True) if d["via"] in ("call", "sync_cb", "site"))
-        sub.add_node(function)
-        reach = nx.descendants(sub, function) | {function}
-        return frozenset(self.graph.nodes[n]["kfunc"] for n in reach if self.graph.nodes[n]["kind"] == "site")
+        cache = self.__dict__.get("_summaries")
+        if cache is None:   # built once; adding a call or a site drops it
+            sub = nx.DiGraph((u, v) for u, v, d in self.graph.edges(data=True)
+                             if d["via"] in ("call", "sync_cb", "site"))
+            cache = self._summaries = (sub, {})
+        sub, done = cache
+        if function not in done:
+            reach = (nx.descendants(sub, function) if function in sub else set()) | {function}
+            done[function] = frozenset(self.graph.nodes[n]["kfunc"] for n in reach
+                                       if self.graph.nodes[n]["kind"] == "site")
+        return done[function]
+
+
+@dataclass(frozen=True)
+class SiteVariant:
+    """One set of paths to a call instruction: what they agree on there."""
+
+    args: tuple
+    regions: tuple
+    seen: frozenset
+    dispatched: bool = False
 
 
 def _pad(args: tuple) -> tuple:
@@ -278,33 +314,40 @@ class SiteContext:
     view_regions: tuple               # absolute, as the verifier sees them (None: unknown)
     run_regions: tuple                # absolute, at run time
     seen: frozenset[str]              # kfuncs that may have run before in this invocation
+    dispatched: bool = False          # an insert certainly ran before on these paths of the function
 
 
 def site_contexts(graph: ProgramGraph, reaches: dict[str, list[Reach]]) -> dict[str, list[SiteContext]]:
-    """For each site: one :class:`SiteContext` per reaching context of its function."""
+    """For each site: one :class:`SiteContext` per reaching context of its function and path
+    variant of the site (identical ones once)."""
     out: dict[str, list[SiteContext]] = {}
+    summaries: dict[str, frozenset[str]] = {}
     for site in graph.sites():
         d = graph.node(site)
         fn = d["function"]
-        rows = []
-        for r in reaches.get(fn, []):
-            seen = set(r.seen)
-            for t in d["seen"]:
+        rows: dict[SiteContext, None] = {}
+        for v in d.get("variants", (SiteVariant(d["args"], d["regions"], d["seen"]),)):
+            local: set[str] = set()
+            for t in v.seen:
                 kind, _, name = t.partition(":")
                 if kind == "kfunc":
-                    seen.add(name)
+                    local.add(name)
                 elif kind == "call" and name in graph.graph:
-                    seen |= graph.summary(name)
-            rows.append(SiteContext(site, d["kfunc"], r, tuple(resolve(a, r.args) for a in d["args"]),
-                                    _add(r.view_regions, d["regions"]), _add(r.run_regions, d["regions"]),
-                                    frozenset(seen)))
-        out[site] = rows
+                    if name not in summaries:
+                        summaries[name] = graph.summary(name)
+                    local |= summaries[name]
+            for r in reaches.get(fn, []):
+                rows[SiteContext(site, d["kfunc"], r, tuple(resolve(a, r.args) for a in v.args),
+                                 _add(r.view_regions, v.regions), _add(r.run_regions, v.regions),
+                                 frozenset(r.seen | local), v.dispatched)] = None
+        out[site] = list(rows)
     return out
 
 
 # ---------------------------------------------------------------------- from a compiled object
 
-def from_object(obj) -> ProgramGraph:
+def from_object(obj, *, ksym_present: Callable[[str], bool | None] = lambda name: None,
+                counted: frozenset[str] = frozenset()) -> ProgramGraph:
     """The call graph of a :class:`~polykfunc.programs.elf.BpfObject`.
 
     Every function is analysed once (:func:`~polykfunc.programs.dataflow.analyse`); kfunc calls
@@ -312,6 +355,10 @@ def from_object(obj) -> ProgramGraph:
     callback helpers and kfuncs of :data:`CALLBACK_HELPERS` / :data:`CALLBACK_KFUNCS` become
     callback edges. An address taken and used otherwise is treated as an asynchronous callback
     of unknown kind (a note says so).
+
+    ``ksym_present(name)`` says whether the kernel checked against has a kfunc: branches on
+    ``bpf_ksym_exists()`` then follow the alternative that kernel keeps; calls to ``counted``
+    kfuncs (the inserts) are counted per path (:attr:`SiteContext.dispatched`).
     """
     g = ProgramGraph()
     g.notes.extend(obj.notes)
@@ -328,11 +375,19 @@ def from_object(obj) -> ProgramGraph:
         def classify(insn, fn=fn):
             t = obj.call_target(fn, insn)
             return t.kind, t.name
-        facts = analyse(name, fn.insns, classify, lambda insn, fn=fn: obj.function_address(fn, insn))
+        def ksym_of(insn, fn=fn):
+            t = obj.ksym_address(fn, insn)
+            return (t.name, t.symbol) if t else None
+        facts = analyse(name, fn.insns, classify, lambda insn, fn=fn: obj.function_address(fn, insn),
+                        ksym_of=ksym_of, ksym_present=ksym_present, counted=counted,
+                        data_of=lambda insn, fn=fn: obj.data_address(fn, insn))
+        by_idx = {i.idx: i for i in fn.insns}
         for c in facts.calls:
             if c.kind == "kfunc":
+                t = obj.call_target(fn, by_idx[c.insn])
                 g.add_site(name, c.insn, c.target, args=c.args, regions=c.regions, seen=c.seen,
-                           line=obj.line_of(fn, c.insn))
+                           line=obj.line_of(fn, c.insn), dispatched=c.dispatched, symbol=t.symbol or t.name,
+                           weak=t.weak)
                 cb = CALLBACK_KFUNCS.get(c.target)
                 if cb:
                     _callback(g, name, c, cb[0], cb[1], c.target, {})
@@ -343,7 +398,12 @@ def from_object(obj) -> ProgramGraph:
                 _callback(g, name, c, reg, kind, hname, remap)
             elif c.kind == "unknown":
                 g.notes.append(f"{name}: the call at instruction {c.insn} goes to {c.target}, which is not a function")
-        for insn, target in facts.address_taken:
+        for idx in facts.unreached:
+            t = obj.call_target(fn, by_idx[idx])
+            if t.kind == "kfunc":
+                node = g.add_site(name, idx, t.name, line=obj.line_of(fn, idx), symbol=t.symbol, weak=t.weak)
+                g.node(node)["dead"] = True
+        for insn, target in dict.fromkeys(facts.address_taken):
             g.notes.append(f"{name}: the address of {target} is taken at instruction {insn} and not passed to a "
                            "callback helper polykfunc knows; it is checked as an async callback of unknown kind")
             g.add_call(name, target, insn=insn, via="async_cb", async_kind="unknown", helper="(address taken)")

@@ -34,14 +34,18 @@ from polykfunc.engine.prover import _known_matcher, _wanted_vars, prove_obligati
 from polykfunc.engine.results import Counterexample, Status
 from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
-from .callgraph import ProgramGraph, SiteContext, reaching_contexts, site_contexts
-from .modelfacts import compile_facts
+from .callgraph import ASYNC_KINDS, ProgramGraph, SiteContext, reaching_contexts, site_contexts
+from .modelfacts import Stated, compile_fact, compile_facts
 from .nesting import nesting_graph
-from .sitefacts import SCHED_EXT_TASK_PARAMS, param_roles, site_facts
+from .provenance import candidates
+from .sitefacts import AFRESH, SCHED_EXT_TASK_PARAMS, param_roles, site_facts
+from .symbols import KernelSymbols, kernel_symbols
 
 #: verdicts, with the status they count as (the worst status decides the exit code)
 VERDICTS = {
-    "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "known bug": Status.KNOWN,
+    "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
+    "not reached on this kernel": Status.NOT_APPLICABLE, "no caller": Status.NOT_APPLICABLE,
+    "condition": Status.NOTE, "known bug": Status.KNOWN,
     "unknown": Status.UNKNOWN, "rejected at load": Status.COUNTEREXAMPLE,
     "refused at run time": Status.COUNTEREXAMPLE, "misuse": Status.COUNTEREXAMPLE,
     "unsafe": Status.COUNTEREXAMPLE, "no context": Status.VACUOUS,
@@ -78,6 +82,7 @@ class ContextCheck:
     facts: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     safe: tuple[str, ...] | None = None  # implementations safe in every legitimate state (polymorphic kfuncs)
+    condition: str | None = None       # verdict "condition": the fact about an argument that makes the call safe
 
     @property
     def status(self) -> Status:
@@ -88,7 +93,8 @@ class ContextCheck:
                 "outer": self.outer, "model_contexts": list(self.model_contexts), "outcomes": list(self.outcomes),
                 "verdict": self.verdict, "detail": self.detail, "facts": list(self.facts),
                 "dropped_facts": list(self.dropped), "safe_implementations": None if self.safe is None else
-                list(self.safe), "counterexamples": [c.to_json() for c in self.counterexamples]}
+                list(self.safe), "condition": self.condition,
+                "counterexamples": [c.to_json() for c in self.counterexamples]}
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,11 @@ class SiteReport:
     kfunc: str
     contexts: tuple[ContextCheck, ...]
     ambiguity: str | None = None
+    symbol: str | None = None          # the extern as written, when it differs from the kfunc (a flavour)
 
     @property
     def verdict(self) -> str:
-        return max((c.verdict for c in self.contexts), key=lambda v: (VERDICTS[v], _RANK[v]), default="ok")
+        return max((c.verdict for c in self.contexts), key=lambda v: (VERDICTS[v], _RANK[v]), default="no caller")
 
     @property
     def status(self) -> Status:
@@ -125,7 +132,8 @@ class SiteReport:
 
     def to_json(self) -> dict:
         return {"site": self.site, "function": self.function, "insn": self.insn, "file": self.file,
-                "line": self.line, "kfunc": self.kfunc, "verdict": self.verdict, "ambiguity": self.ambiguity,
+                "line": self.line, "kfunc": self.kfunc, "symbol": self.symbol or self.kfunc, "verdict": self.verdict,
+                "ambiguity": self.ambiguity,
                 "contexts": [c.to_json() for c in self.contexts]}
 
 
@@ -155,15 +163,21 @@ class ProgramReport:
                 "sites": [s.to_json() for s in self.sites], "exit_code": self.exit_code}
 
 
+#: the model context that holds calls in bpf_timer / bpf_wq / task_work callbacks, when the model has one
+ASYNC_CONTEXT = "async_callback"
+
+
 class _Checker:
     """Decides site contexts against one model, adding async contexts when the model lacks them."""
 
-    def __init__(self, model: Model, rlimit: int):
+    def __init__(self, model: Model, rlimit: int, symbols: KernelSymbols | None = None):
         self.model = model
         self.rlimit = rlimit
+        self.symbols = symbols or kernel_symbols(model)
         self.sessions: dict[tuple, tuple[Model, Z3Session]] = {}
         self.known = _known_matcher(model)
         self.memo: dict[tuple, ContextCheck] = {}
+        self.async_models: dict[str, Model] = {}
 
     def session(self, m: Model) -> Z3Session:
         key = m.context_names[len(self.model.contexts):]   # the contexts this check added, if any
@@ -175,43 +189,81 @@ class _Checker:
             hit = self.sessions[key] = (m, s)
         return hit[1]
 
-    def with_async(self, name: str, facts) -> Model:
-        """The model plus a context for code that runs as an async callback of this program."""
-        src = Source("polykfunc check-prog: async callbacks run outside every op "
-                     "(kernel/bpf/helpers.c: bpf_timer_cb, bpf_wq_work)", confirmed=False)
-        is_view = lambda f: f.text.startswith(("view.", "not view."))
-        view = tuple(replace(f, source=src) for f in facts if is_view(f))
-        rest = tuple(replace(f, source=src) for f in facts if not is_view(f))
-        ctx = Context(name, "an asynchronous callback of the program, run outside every op", src, view, rest, ())
-        return replace(self.model, contexts=self.model.contexts + (ctx,))
+    def async_model(self, kind: str) -> tuple[Model, str]:
+        """The model and context that hold calls in an async callback of ``kind``: the model's own
+        :data:`ASYNC_CONTEXT` when it has one, else the model plus a context ``async:<kind>``
+        made of what every such callback starts from (:data:`~polykfunc.programs.sitefacts.AFRESH`)."""
+        if ASYNC_CONTEXT in self.model.context_names:
+            return self.model, ASYNC_CONTEXT
+        name = f"async:{kind}"
+        if name not in self.async_models:
+            src = Source("polykfunc check-prog: async callbacks run outside every op "
+                         "(kernel/bpf/helpers.c: bpf_timer_cb, bpf_wq_work)", confirmed=False)
+            exec_ = ASYNC_KINDS[kind].exec
+            stated = [Stated(f, "async callbacks run afresh") for f in AFRESH]
+            if exec_:
+                stated.append(Stated(f"state.exec == '{exec_}'", f"{kind} callbacks run in {exec_} context"))
+            kept, _ = compile_facts(self.model, stated)
+            view, _ = compile_facts(self.model, [Stated("view.subprog == 'async_cb'", "an async callback")])
+            ctx = Context(name, "an asynchronous callback of the program, run outside every op", src,
+                          tuple(replace(f, source=src) for f in view), tuple(replace(f, source=src) for f in kept), ())
+            self.async_models[name] = replace(self.model, contexts=self.model.contexts + (ctx,))
+        return self.async_models[name], name
 
-    def check(self, sc: SiteContext, prog: dict, roles, member_tasks, enqueue_kfuncs) -> ContextCheck:
+    def check(self, sc: SiteContext, prog: dict, roles, member_tasks, enqueue_kfuncs, site: dict | None = None
+              ) -> ContextCheck:
         r = sc.reach
         head = dict(context=r.describe(), entry=r.entry, kind=r.kind, async_kind=r.async_kind, outer=r.outer)
-        if sc.kfunc not in {k.name for k in self.model.kfuncs}:
-            return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="not modelled",
-                                detail=f"{self.model.name} does not model {sc.kfunc}")
+        site = site or {}
+        if site.get("dead") or sc.kfunc not in self.symbols.modelled:
+            return ContextCheck(**head, model_contexts=(), outcomes=(), **self._unmodelled(sc.kfunc, site))
         k = self.model.kfunc(sc.kfunc)
         trusted = bool({"RCU", "TRUSTED_ARGS"} & set(k.flags)) or kernel_version(self.model) >= (7, 0)
         stated = site_facts(sc, prog, roles, member_tasks, enqueue_kfuncs, trusted)
         # sites with the same kfunc and the same facts get the same answer: solve them once
-        key = (sc.kfunc, r.kind, tuple(sorted(f.text for f in stated)), sc.view_regions, sc.run_regions)
+        key = (sc.kfunc, r.kind, r.async_kind, tuple(sorted(f.text for f in stated)), sc.view_regions,
+               sc.run_regions)
         hit = self.memo.get(key)
         if hit is None:
-            hit = self.memo[key] = self._decide(sc, prog, roles, member_tasks, enqueue_kfuncs, stated, dict(head))
+            hit = self._decide(sc, prog, roles, member_tasks, enqueue_kfuncs, stated, dict(head))
+            if hit.status.is_failure and hit.verdict != "rejected at load":
+                hit = self._conditional(sc, prog, roles, stated, dict(head), hit)
+            self.memo[key] = hit
         return replace(hit, **head)
+
+    def _unmodelled(self, kfunc: str, site: dict) -> dict:
+        """The verdict of a call to a kfunc the model does not describe (absent, or not modelled)."""
+        m = self.model
+        if site.get("dead"):
+            return dict(verdict="not reached on this kernel",
+                        detail=f"no path of {m.name}'s kernel reaches this call: a bpf_ksym_exists() branch picks "
+                               "another alternative (or the code is unreachable)")
+        has = self.symbols.has(kfunc)
+        if has is False:
+            where = ", ".join(self.symbols.elsewhere.get(kfunc, ())) or "other kernels"
+            if site.get("weak", True):
+                return dict(verdict="absent on this kernel",
+                            detail=f"{m.name}'s kernel has no {kfunc} ({where} have it); the extern "
+                                   f"{site.get('symbol') or kfunc} is __weak, so the loader patches it out")
+            return dict(verdict="rejected at load",
+                        detail=f"{m.name}'s kernel has no {kfunc} ({where} have it) and the extern is not __weak: "
+                               "libbpf cannot resolve it and refuses to load the object "
+                               "(tools/lib/bpf/libbpf.c: bpf_object__resolve_ksym_func_btf_id)")
+        return dict(verdict="not modelled", detail=f"{m.name} does not model {kfunc}")
 
     def _decide(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, stated, head) -> ContextCheck:
         r = sc.reach
         m = self.model
         kept, dropped = compile_facts(m, stated)
+        forced = None
+        if r.async_kind:
+            m, forced = self.async_model(r.async_kind)
         s = self.session(m)
         where = conj(*(f.expr for f in kept))
+        if forced:
+            cv = sem.context_var(m)
+            where = conj(where, eq(cv, Const(forced, cv.type)))
         admitted = self._admitting(m, s, where)
-        if not admitted and r.async_kind:
-            m = self.with_async(f"async:{r.async_kind}", kept)
-            s = self.session(m)
-            admitted = self._admitting(m, s, where)
         head.update(facts=tuple(f.text for f in kept), dropped=tuple(f.text for f in dropped))
         if admitted is None:
             return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="unknown",
@@ -220,12 +272,13 @@ class _Checker:
             hidden = self._hidden_region(sc, prog, roles, member_tasks, enqueue_kfuncs, head)
             if hidden is not None:
                 return hidden
-            core = self._conflict(s, kept)
+            core = self._conflict(s, kept, where if forced else None)
+            ctx = f"the {forced} context of {m.name}" if forced else f"no context of {m.name}"
             return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="no context",
-                                detail=f"no context of {m.name} admits this call site: the kernel never runs "
-                                       "it like this (e.g. the verifier refuses the program), or the model lacks "
-                                       "the context" + (f"; these facts of the site contradict it: {'; '.join(core)}"
-                                                        if core else ""))
+                                detail=f"{ctx} admits this call site: the kernel never runs it like this (e.g. the "
+                                       "verifier refuses the program), or the model lacks the context"
+                                       + (f"; these facts of the site contradict it: {'; '.join(core)}"
+                                          if core else ""))
         k = m.kfunc(sc.kfunc)
         out = sem.outcome(m, k)
         codes = list(range(len(k.impls))) + [sem.REJECTED, sem.REFUSED]
@@ -233,6 +286,21 @@ class _Checker:
                          if s.check([where, eq(out, int_const(c))]).status == "sat")
         head.update(model_contexts=admitted, outcomes=outcomes)
         return self._verdict(m, s, k, sc, where, head)
+
+    def _conditional(self, sc: SiteContext, prog, roles, stated, head, finding: ContextCheck) -> ContextCheck:
+        """A finding that depends on an argument polykfunc could not follow becomes a *condition*:
+        the first value (:data:`~polykfunc.programs.provenance.CANDIDATES`) with which the call is
+        fine, named. A finding that stays whatever the argument is stays a finding."""
+        for fact, meaning in candidates(sc, roles, stated):
+            with_fact = stated + [Stated(fact, meaning)]
+            if compile_fact(self.model, fact) is None:
+                continue
+            alt = self._decide(sc, prog, roles, (), frozenset(), with_fact, dict(head))
+            if alt.verdict in ("ok", "known bug"):
+                return replace(finding, verdict="condition", condition=fact,
+                               detail=f"safe if {meaning} ({fact}): polykfunc cannot tell where the argument comes "
+                                      f"from; otherwise {finding.verdict}: {finding.detail}")
+        return finding
 
     def _hidden_region(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, head) -> ContextCheck | None:
         """A global subprogram run inside a region its verifier view cannot see.
@@ -264,10 +332,10 @@ class _Checker:
                                    f"{with_view.verdict} ({with_view.detail}), and at run time the kfunc runs "
                                    f"inside it")
 
-    def _conflict(self, s: Z3Session, kept) -> list[str]:
+    def _conflict(self, s: Z3Session, kept, forced=None) -> list[str]:
         """Site facts that together contradict the model (an irreducible set), for the message."""
         from polykfunc.engine.solver import minimal_core
-        core = minimal_core(s, [f.expr for f in kept], [])
+        core = minimal_core(s, [f.expr for f in kept], [forced] if forced is not None else [])
         return [kept[i].text for i in core.kept] if core.status == "unsat" else []
 
     def _admitting(self, m: Model, s: Z3Session, where) -> tuple[str, ...] | None:
@@ -369,8 +437,49 @@ class _Checker:
                      if s.check([legit, neg(sem.requires(k, i))]).status == "unsat")
 
 
+_NESTING: dict[tuple, tuple[Model, object]] = {}
+_CHECKERS: dict[tuple[int, int], tuple[Model, "_Checker"]] = {}
+
+
+def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None) -> "_Checker":
+    """One checker per model object and resource limit, kept for the process: its solver
+    sessions and decisions serve every object checked against the model (a batch, a test run)."""
+    hit = _CHECKERS.get((id(model), rlimit))
+    if hit is None or hit[0] is not model:
+        if len(_CHECKERS) >= 8:
+            _CHECKERS.clear()
+        hit = _CHECKERS[(id(model), rlimit)] = (model, _Checker(model, rlimit, symbols))
+    return hit[1]
+
+
+def _nesting(model: Model, members: frozenset[str]):
+    """The model's nesting edges into ``members`` (computed once per model object and member
+    set: it costs z3 calls)."""
+    key = (id(model), members)
+    hit = _NESTING.get(key)
+    if hit is None or hit[0] is not model:
+        if len(_NESTING) >= 64:
+            _NESTING.clear()
+        hit = _NESTING[key] = (model, nesting_graph(model, inner=members, details=False))
+    return hit[1]
+
+
+def inserts(model: Model) -> frozenset[str]:
+    """The kfuncs that insert a task into a DSQ (their second call in one op is counted per path)."""
+    return frozenset(k.name for k in model.kfuncs if "enqueue_dispatch" in k.sets)
+
+
+def _dedup(checks: list[ContextCheck]) -> list[ContextCheck]:
+    """One line per (context, verdict, detail): path variants that agree are shown once."""
+    seen: dict[tuple, ContextCheck] = {}
+    for c in checks:
+        seen.setdefault((c.context, c.verdict, c.detail, c.outcomes), c)
+    return list(seen.values())
+
+
 def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph)", rlimit: int = DEFAULT_RLIMIT,
-                kfunc_params=None, member_params=None, lines=None) -> ProgramReport:
+                kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None
+                ) -> ProgramReport:
     """Check every site of ``graph`` in every reaching context against ``model``.
 
     ``kfunc_params(name)`` and ``member_params(struct, member)`` give BTF parameter lists
@@ -378,8 +487,8 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
     """
     t0 = time.perf_counter()
-    nest = nesting_graph(model)
     members = {graph.node(e).get("member") for e in graph.entries()}
+    nest = _nesting(model, frozenset(m for m in members if m))
 
     def nested(entry: str):
         m = graph.node(entry).get("member")
@@ -387,22 +496,26 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
 
     reaches = reaching_contexts(graph, nested)
     sctx = site_contexts(graph, reaches)
-    checker = _Checker(model, rlimit)
-    enqueue = frozenset(k.name for k in model.kfuncs if "enqueue_dispatch" in k.sets)
+    checker = _checker(model, rlimit, symbols)
+    enqueue = inserts(model)
     sites = []
     for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
         d = graph.node(site)
-        roles = param_roles(d["kfunc"], kfunc_params(d["kfunc"]) if kfunc_params else ())
+        params = (kfunc_params(d.get("symbol") or d["kfunc"]) or kfunc_params(d["kfunc"])) if kfunc_params else ()
+        roles = param_roles(d["kfunc"], params)
         checks = []
         for sc in sctx[site]:
             prog = graph.node(sc.reach.entry)
             tasks = _member_tasks(prog, member_params)
-            checks.append(checker.check(sc, prog, roles, tasks, enqueue))
+            checks.append(checker.check(sc, prog, roles, tasks, enqueue, d))
         line = d.get("line")
+        sym = d.get("symbol")
         sites.append(SiteReport(site, d["function"], d["insn"], line[0] if line else None, line[1] if line else None,
-                                d["kfunc"], tuple(checks), _ambiguity(model, d["kfunc"], checks)))
+                                d["kfunc"], tuple(_dedup(checks)), _ambiguity(model, d["kfunc"], checks),
+                                sym if sym and sym != d["kfunc"] else None))
     notes = list(dict.fromkeys(graph.notes))
-    unreached = [f for f, rs in reaches.items() if not rs and graph.sites(f)]
+    with_sites = {graph.node(n)["function"] for n in sctx}
+    unreached = [f for f, rs in reaches.items() if not rs and f in with_sites]
     notes += [f"{f}: no program calls it, so its kfunc calls are not checked" for f in unreached]
     return ProgramReport(object_name, model.name, model.kernel, tuple(sites), tuple(notes), time.perf_counter() - t0)
 
@@ -436,9 +549,13 @@ def _ambiguity(model: Model, kfunc: str, checks: list[ContextCheck]) -> str | No
 def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
     """Check a :class:`~polykfunc.programs.elf.BpfObject` against ``model``."""
     from .callgraph import from_object
-    graph = from_object(obj)
-    return check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
-                       member_params=obj.member_params)
+    symbols = kernel_symbols(model)
+    graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
+    rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
+                      member_params=obj.member_params, symbols=symbols)
+    empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
+             for var, members in obj.struct_ops.items() if not members]
+    return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
 
 
 def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:

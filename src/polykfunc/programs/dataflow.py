@@ -20,11 +20,12 @@ Only what the checks need is tracked; everything else is ``TOP``, which is alway
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import heapq
+from dataclasses import dataclass, field, replace
 from typing import Callable, Union
 
 from .insns import (
-    ALU, ALU64, ALU_ADD, ALU_MOV, ALU_SUB, JMP, LD, LDX, MEM, SIZE_DW, ST, STX, Insn,
+    ALU, ALU64, ALU_ADD, ALU_MOV, ALU_SUB, JMP, JMP32, LD, LDX, MEM, SIZE_DW, ST, STX, Insn,
     successors,
 )
 
@@ -73,11 +74,27 @@ class FuncAddr:
 
 @dataclass(frozen=True)
 class Ret:
+    """The result of a helper or kfunc call; ``arg1`` is the value of its first argument
+    (``scx_bpf_task_cpu(p)`` remembers ``p``)."""
+
     kind: str     # "helper" or "kfunc"
     name: str
+    arg1: "Value" = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
-        return f"{self.name}()"
+        return f"{self.name}({'' if self.arg1 is None else self.arg1})"
+
+
+@dataclass(frozen=True)
+class KsymAddr:
+    """The address of an extern kfunc or variable (``bpf_ksym_exists(sym)``): 0 when the running
+    kernel lacks a weak symbol, which is how schedulers choose between alternatives."""
+
+    name: str     # the essential name (what the kernel must have)
+    symbol: str
+
+    def __str__(self) -> str:
+        return f"&{self.symbol}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,32 @@ class Frame:
         return "&{" + ", ".join(f"+{k}: {v}" for k, v in self.slots) + "}"
 
 
-Value = Union[Top, Const, Param, Field, FuncAddr, Ret, StackPtr, Ctx, CtxArg, Frame]
+@dataclass(frozen=True)
+class DataAddr:
+    """The address of a global variable: ``off`` bytes into data section ``section``."""
+
+    section: str
+    off: int
+
+    def __str__(self) -> str:
+        return f"&{self.section}+{self.off}"
+
+
+@dataclass(frozen=True)
+class RoVal:
+    """A value loaded from a read-only global (``const volatile``, in ``.rodata``): user space may
+    set it before loading, but it never changes after, and the verifier knows it (the map is
+    frozen), so two loads of it agree and a branch on it goes one way on every path."""
+
+    section: str
+    off: int
+    size: int
+
+    def __str__(self) -> str:
+        return f"{self.section}[{self.off}]"
+
+
+Value = Union[Top, Const, Param, Field, FuncAddr, Ret, StackPtr, Ctx, CtxArg, Frame, KsymAddr, DataAddr, RoVal]
 
 #: the regions the verifier tracks at a call site (bpf_rcu_read_lock, bpf_preempt_disable,
 #: bpf_local_irq_save, bpf_spin_lock / bpf_res_spin_lock)
@@ -146,6 +188,7 @@ class CallFacts:
     regions: Regions
     seen: frozenset[str]              # "kfunc:NAME" and "call:FN" possibly executed before
     stack: tuple[tuple[int, Value], ...] = ()   # the 8-byte stack slots known at the call
+    dispatched: bool = False          # on these paths a counted kfunc (an insert) certainly ran before
 
 
 @dataclass(frozen=True)
@@ -153,6 +196,7 @@ class FunctionFacts:
     name: str
     calls: tuple[CallFacts, ...]
     address_taken: tuple[tuple[int, str], ...]   # (insn, function) loaded by ld_imm64 and not passed to a known call
+    unreached: tuple[int, ...] = ()              # call instructions no path reaches (e.g. pruned alternatives)
 
 
 @dataclass
@@ -161,9 +205,18 @@ class _State:
     stack: dict = field(default_factory=dict)
     regions: Regions = (0, 0, 0, 0)
     seen: frozenset = frozenset()
+    dispatched: bool = False
+    assumed: frozenset = frozenset()   # (RoVal, jump class, imm, equal?) the branches taken on the way here
 
     def key(self):
-        return (self.regs, tuple(sorted(self.stack.items(), key=lambda kv: kv[0])), self.regions, self.seen)
+        return (self.regs, tuple(sorted(self.stack.items(), key=lambda kv: kv[0])), self.regions, self.seen,
+                self.assumed)
+
+    @property
+    def path(self) -> tuple:
+        """What tells paths apart: states that differ here are never joined (the verifier's
+        view of regions is per path; so is the count of inserts)."""
+        return (self.regions, self.dispatched)
 
 
 def _join_value(a: Value, b: Value) -> Value:
@@ -171,83 +224,158 @@ def _join_value(a: Value, b: Value) -> Value:
 
 
 def _join(a: _State | None, b: _State) -> _State:
-    if a is None:
+    if a is None or a is b:
         return b
     regs = tuple(_join_value(x, y) for x, y in zip(a.regs, b.regs))
     stack = {k: v for k, v in a.stack.items() if b.stack.get(k) == v}
-    regions = tuple(x if x == y else None for x, y in zip(a.regions, b.regions))
-    return _State(regs, stack, regions, a.seen | b.seen)
+    return _State(regs, stack, a.regions, a.seen | b.seen, a.dispatched, a.assumed & b.assumed)
 
 
 Classifier = Callable[[Insn], tuple[str, str]]
 
+# conditional jump ops (opcode & 0xf0) the analysis can decide on a known value
+_JEQ, _JNE = 0x10, 0x50
+
 
 def analyse(name: str, insns: tuple[Insn, ...], classify: Classifier,
-            address_of: Callable[[Insn], str | None]) -> FunctionFacts:
-    """Run the analysis on one function.
+            address_of: Callable[[Insn], str | None], *,
+            ksym_of: Callable[[Insn], tuple[str, str] | None] = lambda insn: None,
+            data_of: Callable[[Insn], tuple[str, int] | None] = lambda insn: None,
+            ksym_present: Callable[[str], bool | None] = lambda name: None,
+            counted: frozenset[str] = frozenset()) -> FunctionFacts:
+    """Run the analysis on one function, path-sensitively for regions and inserts.
 
     ``classify(insn)`` says what a call instruction calls (kind, target) and ``address_of``
-    which function an ``ld_imm64`` loads the address of (None: not a function).
+    which function an ``ld_imm64`` loads the address of (None: not a function). ``ksym_of``
+    names the extern (essential name, symbol) an ``ld_imm64`` loads, and ``ksym_present``
+    whether the kernel has it: a branch on ``bpf_ksym_exists()`` then follows only the side
+    that kernel takes (the verifier never sees the other). Calls to ``counted`` kfuncs set
+    :attr:`CallFacts.dispatched` on the paths after them.
+
+    States of one instruction are kept apart by their regions and by whether a counted kfunc
+    ran: a call sees each distinct combination exactly (one :class:`CallFacts` per
+    combination), as the verifier, which walks every path, does.
     """
     if not insns:
         return FunctionFacts(name, (), ())
     by_idx = {i.idx: i for i in insns}
     start = insns[0].idx
     entry = _State(tuple([TOP] + [Param(r) for r in range(1, 6)] + [TOP] * 4 + [StackPtr(0)]))
-    states: dict[int, _State] = {start: entry}
-    work = [start]
-    visits: dict[int, int] = {}
+    states: dict[int, dict[tuple, _State]] = {start: {entry.path: entry}}
+    # lowest instruction first (clang lays blocks out in order): a join sees all its
+    # predecessors before it is propagated further, so most instructions are visited once
+    work = [(start, 0, entry.path)]
+    queued = {(start, entry.path)}
+    order: dict[tuple, int] = {entry.path: 0}
+    visits: dict[tuple, int] = {}
     while work:
-        idx = work.pop()
+        idx, _, pk = heapq.heappop(work)
+        queued.discard((idx, pk))
         insn = by_idx.get(idx)
         if insn is None:
             continue
-        visits[idx] = visits.get(idx, 0) + 1
-        out = _step(states[idx], insn, classify, address_of)
-        for nxt in successors(insn):
+        visits[(idx, pk)] = visits.get((idx, pk), 0) + 1
+        out0 = _step(states[idx][pk], insn, classify, address_of, ksym_of, counted, data_of)
+        for nxt, out in _feasible(insn, states[idx][pk], out0, ksym_present):
             if nxt not in by_idx:
                 continue
-            old = states.get(nxt)
+            at = states.setdefault(nxt, {})
+            opk = out.path
+            old = at.get(opk)
             new = _join(old, out)
-            if visits.get(nxt, 0) > 64:  # safety net: widen everything
-                new = _State((TOP,) * 10 + (StackPtr(0),), {}, (None,) * 4, new.seen)
-            if old is None or new.key() != old.key():
-                states[nxt] = new
-                work.append(nxt)
+            if visits.get((nxt, opk), 0) > 64:  # safety net: widen the values, keep the path
+                new = _State((TOP,) * 10 + (StackPtr(0),), {}, new.regions, new.seen, new.dispatched, frozenset())
+            if old is None or (new is not old and new.key() != old.key()):
+                at[opk] = new
+                if (nxt, opk) not in queued:
+                    queued.add((nxt, opk))
+                    heapq.heappush(work, (nxt, order.setdefault(opk, len(order)), opk))
     calls = []
     taken: dict[tuple[int, str], None] = {}
     passed: set[str] = set()
     for insn in insns:
-        st = states.get(insn.idx)
-        if st is None:
+        at = states.get(insn.idx)
+        if not at:
             continue
         if insn.is_call:
             kind, target = classify(insn)
-            args = tuple(st.regs[1:6])
-            calls.append(CallFacts(insn.idx, kind, target, args, st.regions, st.seen,
-                                   tuple(sorted(st.stack.items(), key=lambda kv: kv[0]))))
-            passed.update(a.name for a in args if isinstance(a, FuncAddr))
+            for st in at.values():
+                args = tuple(st.regs[1:6])
+                calls.append(CallFacts(insn.idx, kind, target, args, st.regions, st.seen,
+                                       tuple(sorted(st.stack.items(), key=lambda kv: kv[0])), st.dispatched))
+                passed.update(a.name for a in args if isinstance(a, FuncAddr))
         elif insn.is_ld_imm64:
             fn = address_of(insn)
             if fn is not None:
                 taken[(insn.idx, fn)] = None
-    return FunctionFacts(name, tuple(calls), tuple(k for k in taken if k[1] not in passed))
+    unreached = tuple(i.idx for i in insns if i.is_call and not states.get(i.idx))
+    return FunctionFacts(name, tuple(calls), tuple(k for k in taken if k[1] not in passed), unreached)
 
 
-def _step(st: _State, insn: Insn, classify: Classifier, address_of) -> _State:
+def _feasible(insn: Insn, before: _State, after: _State, ksym_present) -> list[tuple[int, _State]]:
+    """The successors of ``insn`` this state can take, each with the state there.
+
+    A comparison with an immediate is decided when the register holds a
+    ``bpf_ksym_exists()`` address (against 0: by whether the kernel has the symbol), a known
+    constant, or a read-only global an earlier branch on this path already decided; a branch
+    on a read-only global is remembered on both sides. Everything else takes both sides.
+    """
+    succ = successors(insn)
+    if not insn.is_jump or insn.is_unconditional or len(succ) != 2 or (insn.opcode & 0x08):
+        return [(n, after) for n in succ]
+    op = insn.opcode & 0xF0
+    if op not in (_JEQ, _JNE):
+        return [(n, after) for n in succ]
+    v = before.regs[insn.dst]
+    equal: bool | None = None
+    if isinstance(v, KsymAddr) and insn.imm == 0:
+        present = ksym_present(v.name)
+        equal = None if present is None else not present   # the address is 0 when the kernel lacks it
+    elif isinstance(v, Const):
+        mask = 0xFFFFFFFF if insn.cls == JMP32 else (1 << 64) - 1
+        equal = (v.value & mask) == (insn.imm & mask)
+    elif isinstance(v, RoVal):
+        for (rv, cls, imm, eq) in before.assumed:
+            if rv == v and cls == insn.cls:
+                if eq:
+                    equal = imm == insn.imm
+                elif imm == insn.imm:
+                    equal = False
+                if equal is not None:
+                    break
+        if equal is None:
+            fall_eq = op == _JNE          # falling through a JNE means equal
+            return [(succ[0], replace(after, assumed=after.assumed | {(v, insn.cls, insn.imm, fall_eq)})),
+                    (succ[1], replace(after, assumed=after.assumed | {(v, insn.cls, insn.imm, not fall_eq)}))]
+    if equal is None:
+        return [(n, after) for n in succ]
+    taken = equal if op == _JEQ else not equal
+    return [(succ[1], after)] if taken else [(succ[0], after)]
+
+
+def _step(st: _State, insn: Insn, classify: Classifier, address_of, ksym_of=lambda i: None,
+          counted: frozenset[str] = frozenset(), data_of=lambda i: None) -> _State:
     regs = list(st.regs)
     stack = dict(st.stack)
     regions = st.regions
     seen = st.seen
+    dispatched = st.dispatched
     cls = insn.cls
     op = insn.opcode & 0xF0
     if insn.is_ld_imm64:
         fn = address_of(insn)
-        regs[insn.dst] = FuncAddr(fn) if fn else Const(insn.imm64) if insn.src == 0 else TOP
+        ks = None if fn else ksym_of(insn)
+        da = None if fn or ks else data_of(insn)
+        regs[insn.dst] = (FuncAddr(fn) if fn else KsymAddr(*ks) if ks else DataAddr(*da) if da
+                          else Const(insn.imm64) if insn.src == 0 else TOP)
     elif cls in (ALU, ALU64):
         src_val = Const(insn.imm) if not (insn.opcode & 0x08) else regs[insn.src]
         if op == ALU_MOV:
-            regs[insn.dst] = src_val if cls == ALU64 or isinstance(src_val, Const) else TOP
+            # a 32-bit move keeps constants, call results and small globals (a CPU number is an int: w1 = w0)
+            keep = isinstance(src_val, (Const, Ret)) or (isinstance(src_val, RoVal) and src_val.size <= 4)
+            regs[insn.dst] = src_val if cls == ALU64 or keep else TOP
+        elif op == ALU_ADD and isinstance(regs[insn.dst], DataAddr) and isinstance(src_val, Const) and cls == ALU64:
+            regs[insn.dst] = DataAddr(regs[insn.dst].section, regs[insn.dst].off + src_val.value)
         elif op in (ALU_ADD, ALU_SUB) and isinstance(regs[insn.dst], StackPtr) and isinstance(src_val, Const):
             d = src_val.value if op == ALU_ADD else -src_val.value
             regs[insn.dst] = StackPtr(regs[insn.dst].off + d)
@@ -260,7 +388,9 @@ def _step(st: _State, insn: Insn, classify: Classifier, address_of) -> _State:
     elif cls == LDX:
         base = regs[insn.src]
         val: Value = TOP
-        if (insn.opcode & 0xE0) == MEM and (insn.opcode & 0x18) == SIZE_DW:
+        if (insn.opcode & 0xE0) == MEM and isinstance(base, DataAddr) and base.section.startswith(".rodata"):
+            val = RoVal(base.section, base.off + insn.off, {0x18: 8, 0x00: 4, 0x08: 2, 0x10: 1}[insn.opcode & 0x18])
+        elif (insn.opcode & 0xE0) == MEM and (insn.opcode & 0x18) == SIZE_DW:
             if isinstance(base, StackPtr):
                 val = stack.get(base.off + insn.off, TOP)
             elif isinstance(base, Param):
@@ -284,6 +414,7 @@ def _step(st: _State, insn: Insn, classify: Classifier, address_of) -> _State:
         if kind == "kfunc":
             delta = REGION_KFUNCS.get(target)
             seen = seen | {f"kfunc:{target}"}
+            dispatched = dispatched or target in counted
         elif kind == "helper":
             delta = REGION_HELPERS.get(int(target)) if target.isdigit() else None
             if target in _SYNC_LOOP_HELPERS:  # the callback ran before the helper returned
@@ -295,10 +426,11 @@ def _step(st: _State, insn: Insn, classify: Classifier, address_of) -> _State:
             cur = regions[i]
             new = None if cur is None or abs(cur + delta[1]) > _MAX_DEPTH else cur + delta[1]
             regions = regions[:i] + (new,) + regions[i + 1:]
-        regs[0] = Ret(kind, target) if kind in ("helper", "kfunc") else TOP
+        first = regs[1] if not isinstance(regs[1], (Ret, Frame)) else TOP   # one level: no chains in loops
+        regs[0] = Ret(kind, target, first) if kind in ("helper", "kfunc") else TOP
         for r in range(1, 6):
             regs[r] = TOP
-    return _State(tuple(regs), stack, regions, seen)
+    return _State(tuple(regs), stack, regions, seen, dispatched, st.assumed)
 
 
 #: helpers that call their callback synchronously, before they return (for "seen" facts)
@@ -320,6 +452,8 @@ def resolve(value: Value, bindings: tuple[Value, ...]) -> Value:
         return TOP
     if isinstance(value, Frame):
         return Frame(tuple((k, resolve(v, bindings)) for k, v in value.slots))
+    if isinstance(value, Ret) and value.arg1 is not None:
+        return Ret(value.kind, value.name, resolve(value.arg1, bindings))
     return value
 
 

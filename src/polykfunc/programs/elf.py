@@ -18,6 +18,7 @@ Errors in the input (not a file, not ELF, not BPF) raise :class:`ObjectError`, a
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from polykfunc.errors import UsageError
 
 from . import btf as B
 from .insns import PSEUDO_CALL, Insn, decode
+from .symbols import essential_name
 
 EM_BPF = 247
 STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link")
@@ -63,6 +65,7 @@ class Reloc:
     sym_section: str | None     # None: undefined (an extern: a kfunc or a ksym)
     sym_value: int
     is_section_symbol: bool
+    weak: bool = False          # the symbol is declared __weak (STB_WEAK)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,9 @@ class Target:
     """What a call instruction calls."""
 
     kind: str                   # "kfunc", "helper", "subprog", "unknown"
-    name: str                   # kfunc or function name; helper id as text
+    name: str                   # kfunc (its essential name, as the loader resolves it) or function name; helper id
+    symbol: str = ""            # kfuncs: the extern symbol as written (``scx_bpf_consume___old``)
+    weak: bool = False          # kfuncs: the extern is __weak (absent on the running kernel, it is patched out)
 
 
 @dataclass
@@ -114,6 +119,7 @@ class BpfObject:
     struct_ops: dict[str, dict[str, str]] = field(default_factory=dict)  # map var -> member -> fn
     struct_types: dict[str, str] = field(default_factory=dict)            # map var -> struct name
     notes: list[str] = field(default_factory=list)
+    exec_sections: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ lookups
     def function_at(self, section: str, insn_idx: int) -> Function | None:
@@ -126,7 +132,7 @@ class BpfObject:
         """What the call instruction ``insn`` of ``fn`` calls."""
         rel = self.relocs.get(fn.section, {}).get(insn.idx * 8)
         if rel is not None and rel.sym_section is None:
-            return Target("kfunc", rel.symbol)
+            return Target("kfunc", essential_name(rel.symbol), rel.symbol, rel.weak)
         if rel is not None:
             target = self.function_at(rel.sym_section, rel.sym_value // 8 + insn.imm + 1)
             return Target("subprog", target.name) if target else Target("unknown", rel.symbol)
@@ -142,6 +148,22 @@ class BpfObject:
             return None
         target = self.function_at(rel.sym_section, (rel.sym_value + (insn.imm if rel.is_section_symbol else 0)) // 8)
         return target.name if target else None
+
+    def ksym_address(self, fn: Function, insn: Insn) -> Target | None:
+        """The extern kfunc or variable whose address ``ld_imm64`` instruction ``insn`` loads
+        (``bpf_ksym_exists(sym)``), as a kfunc :class:`Target`; None for anything else."""
+        rel = self.relocs.get(fn.section, {}).get(insn.idx * 8)
+        if rel is None or rel.sym_section is not None or not insn.is_ld_imm64:
+            return None
+        return Target("kfunc", essential_name(rel.symbol), rel.symbol, rel.weak)
+
+    def data_address(self, fn: Function, insn: Insn) -> tuple[str, int] | None:
+        """(section, byte offset) of the global variable an ``ld_imm64`` instruction loads the
+        address of (a map's value: ``.rodata``, ``.data``, ``.bss``), None for anything else."""
+        rel = self.relocs.get(fn.section, {}).get(insn.idx * 8)
+        if rel is None or rel.sym_section is None or not insn.is_ld_imm64 or rel.sym_section in self.exec_sections:
+            return None
+        return rel.sym_section, rel.sym_value + (insn.imm if rel.is_section_symbol else 0)
 
     def line_of(self, fn: Function, insn_idx: int) -> tuple[str, int] | None:
         """(file, line) of an instruction when BTF line info is present."""
@@ -245,24 +267,27 @@ def _read(path: Path, elf) -> BpfObject:
             sym = symbols[r["r_info_sym"]]
             table[r["r_offset"]] = Reloc(r["r_offset"], sym.name or index_name.get(sym["st_shndx"], ""),
                                          sym_section(sym), sym["st_value"],
-                                         sym["st_info"]["type"] == "STT_SECTION")
+                                         sym["st_info"]["type"] == "STT_SECTION",
+                                         sym["st_info"]["bind"] == "STB_WEAK")
 
     linkage = _btf_linkage(btf)
     functions: dict[str, Function] = {}
     for sec in sorted(exec_sections):
         insns = decode(sections[sec].data(), le)
         by_idx = {i.idx: i for i in insns}
+        starts = [i.idx for i in insns]
         funcs = sorted((sym["st_value"] // 8, sym) for sym in symbols
                        if sym["st_info"]["type"] == "STT_FUNC" and sym_section(sym) == sec)
         for n, (start, sym) in enumerate(funcs):
             size = sym["st_size"] // 8
             end = start + size if size else (funcs[n + 1][0] if n + 1 < len(funcs) else len(by_idx) * 2)
-            body = tuple(i for i in insns if start <= i.idx < end)
+            body = tuple(insns[bisect.bisect_left(starts, start):bisect.bisect_left(starts, end)])
             bind = "global" if sym["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK") else "static"
             functions[sym.name] = Function(sym.name, sec, start, end, linkage.get(sym.name, bind), body)
 
     programs = {f.name: _program(f) for f in functions.values() if f.is_entry}
-    obj = BpfObject(path, le, functions, programs, relocs, btf, ext, notes=notes)
+    obj = BpfObject(path, le, functions, programs, relocs, btf, ext, notes=notes,
+                    exec_sections=frozenset(exec_sections))
     _struct_ops(obj, sections, symbols, sym_section)
     return obj
 
@@ -289,6 +314,11 @@ def _struct_ops(obj: BpfObject, sections, symbols, sym_section) -> None:
             continue
         variables = sorted((sym["st_value"], sym.name) for sym in symbols
                            if sym_section(sym) == sec and sym["st_info"]["type"] == "STT_OBJECT")
+        for _off, var in variables:   # a map with no callbacks at all still names its struct
+            struct_name = _var_struct(obj.btf, var)
+            if struct_name is not None:
+                obj.struct_types[var] = struct_name
+                obj.struct_ops.setdefault(var, {})
         for off, rel in sorted(obj.relocs.get(sec, {}).items()):
             var_off, var = next(((o, n) for o, n in reversed(variables) if o <= off), (0, ""))
             struct_name = _var_struct(obj.btf, var)

@@ -32,19 +32,25 @@ def scope_of(model: Model) -> Scope:
     return Scope(types, NAMESPACES, preds)
 
 
-_SCOPES: dict[int, tuple[Model, Scope]] = {}
+_SCOPES: dict[int, tuple[Model, Scope, dict]] = {}
 
 
 def compile_fact(model: Model, text: str) -> Expr | None:
-    """``text`` as an expression of ``model``, or None when the model cannot express it."""
+    """``text`` as an expression of ``model``, or None when the model cannot express it.
+
+    Compiled once per model and text: the same expression object comes back, so the solver's
+    encoder reuses what it built for it."""
     hit = _SCOPES.get(id(model))
     if hit is None or hit[0] is not model:
-        hit = (model, scope_of(model))
+        hit = (model, scope_of(model), {})
         _SCOPES[id(model)] = hit
-    try:
-        return parse_expr(text, hit[1])
-    except ExprError:
-        return None
+    done = hit[2]
+    if text not in done:
+        try:
+            done[text] = parse_expr(text, hit[1])
+        except ExprError:
+            done[text] = None
+    return done[text]
 
 
 def compile_facts(model: Model, facts: list[Stated]) -> tuple[list[Fact], list[Stated]]:
@@ -55,8 +61,19 @@ def compile_facts(model: Model, facts: list[Stated]) -> tuple[list[Fact], list[S
         if e is None:
             dropped.append(f)
         else:
-            kept.append(Fact(e, f.text, f"{f.why}: {f.text}", Source(f"polykfunc: {f.why}")))
+            kept.append(_fact(e, f.text, f.why))
     return kept, dropped
+
+
+_FACTS: dict[tuple, Fact] = {}
+
+
+def _fact(e: Expr, text: str, why: str) -> Fact:
+    key = (id(e), text, why)
+    hit = _FACTS.get(key)
+    if hit is None or hit.expr is not e:
+        hit = _FACTS[key] = Fact(e, text, f"{why}: {text}", Source(f"polykfunc: {why}"))
+    return hit
 
 
 def has_var(model: Model, qualname: str) -> bool:

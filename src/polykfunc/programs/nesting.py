@@ -99,7 +99,8 @@ def outer_var(model: Model) -> Var | None:
     return None
 
 
-def nesting_graph(model: Model, session: Z3Session | None = None) -> nx.DiGraph:
+def nesting_graph(model: Model, session: Z3Session | None = None, *, inner: frozenset[str] | None = None,
+                  details: bool = True) -> nx.DiGraph:
     """The nesting graph of ``model``: ``outer -> inner`` edges with ``edge`` (a NestingEdge).
 
     Inner nodes are the ops (contexts whose view fixes ``view.member`` to an op); an edge
@@ -107,6 +108,9 @@ def nesting_graph(model: Model, session: Z3Session | None = None) -> nx.DiGraph:
     where the model counts depth). Program types that merely fire on top of an op (tracing)
     are not callbacks the subsystem nests: their states are covered by the ordinary
     obligations. Models without ``state.outer`` have no nesting.
+
+    ``inner`` limits the inner ops looked at (check-prog needs only the ops an object
+    implements); without ``details`` edges carry no cases and no witness (fewer solver calls).
     """
     g = nx.DiGraph()
     g.add_nodes_from(model.context_names)
@@ -120,18 +124,23 @@ def nesting_graph(model: Model, session: Z3Session | None = None) -> nx.DiGraph:
     deep = compile_fact(model, "state.depth >= 2")
     no_member = compile_fact(model, "view.member == 'none'")
     for c in model.contexts:
+        if inner is not None and c.name not in inner:
+            continue
         if no_member is not None and s.check([ax, sem.view_of(c), no_member]).status != "unsat":
             continue
         blocks = [neg(eq(ov, none))] if none is not None else []
         if deep is not None:
             blocks.append(deep)
         while True:
-            ans = s.check([ax, sem.facts_of(c), *blocks], wanted)
+            ans = s.check([ax, sem.facts_of(c), *blocks], wanted if details else [ov])
             if ans.status != "sat":
                 break
             outer = str(ans.values[("state", "outer", 0)])
             blocks.append(neg(eq(ov, Const(outer, ov.type))))
             if outer not in model.context_names:
+                continue
+            if not details:
+                g.add_edge(outer, c.name, edge=NestingEdge(outer, c.name, (), ()))
                 continue
             cases = tuple(case.name for case in c.cases
                           if s.check([ax, sem.view_of(c), *(f.expr for f in c.facts), *(f.expr for f in case.facts),

@@ -12,8 +12,9 @@ being checked can express.
 from __future__ import annotations
 
 from .callgraph import ASYNC_KINDS, SiteContext
-from .dataflow import REGIONS, Const, CtxArg, Ret
+from .dataflow import REGIONS
 from .modelfacts import Stated
+from .provenance import argument_facts
 
 SCHED_EXT_STRUCTS = ("sched_ext_ops", "sched_ext_ops_cid")
 
@@ -56,15 +57,28 @@ _KIND_WHY = {
 }
 
 
+#: the task argument of sched_ext kfuncs, for objects whose BTF declares the extern without a
+#: prototype (``void f()``): kfunc -> parameter index (kernel/sched/ext.c prototypes, v6.12 .. newest)
+TASK_PARAMS = {
+    "scx_bpf_dispatch": 0, "scx_bpf_dispatch_vtime": 0, "scx_bpf_dsq_insert": 0, "scx_bpf_dsq_insert___v2": 0,
+    "scx_bpf_dsq_insert_vtime": 0, "__scx_bpf_dsq_insert_vtime": 0, "scx_bpf_dispatch_from_dsq": 1,
+    "scx_bpf_dispatch_vtime_from_dsq": 1, "scx_bpf_dsq_move": 1, "scx_bpf_dsq_move_vtime": 1,
+    "scx_bpf_task_cgroup": 0, "scx_bpf_task_cpu": 0, "scx_bpf_task_running": 0, "scx_bpf_select_cpu_dfl": 0,
+    "scx_bpf_select_cpu_and": 0, "__scx_bpf_select_cpu_and": 0, "scx_bpf_task_set_slice": 0,
+    "scx_bpf_task_set_dsq_vtime": 0,
+}
+
+
 def param_roles(kfunc: str, params: tuple[tuple[str, str, str | None], ...]) -> tuple[str | None, ...]:
-    """The role of each kfunc parameter: ``"task"``, ``"cpu"`` or None (from BTF, then the table)."""
+    """The role of each kfunc parameter: ``"task"``, ``"cpu"`` or None (from BTF, then the tables)."""
     roles: list[str | None] = []
     for name, _ctype, pointee in params:
         roles.append("task" if pointee == "task_struct" else "cpu" if name == "cpu" else None)
-    if "cpu" not in roles and CPU_PARAMS.get(kfunc) is not None:
-        i = CPU_PARAMS[kfunc]
-        roles.extend([None] * (i + 1 - len(roles)))
-        roles[i] = roles[i] or "cpu"
+    for role, table in (("cpu", CPU_PARAMS), ("task", TASK_PARAMS)):
+        if role not in roles and table.get(kfunc) is not None:
+            i = table[kfunc]
+            roles.extend([None] * (i + 1 - len(roles)))
+            roles[i] = roles[i] or role
     return tuple(roles)
 
 
@@ -124,29 +138,12 @@ def site_facts(sc: SiteContext, prog: dict, roles: tuple[str | None, ...],
     elif pt == "STRUCT_OPS" and sched_ext:
         out.append(Stated(f"state.outer == '{r.outer}'" if r.outer else "state.outer == 'none'",
                           f"the op runs nested in {r.outer}" if r.outer else "the op runs at top level"))
-    out += _arg_facts(sc, roles, member_tasks, trusted)
-    if enqueue_kfuncs and not (sc.seen & enqueue_kfuncs) and not r.async_kind:
+    out += argument_facts(sc.args, roles, member_tasks, not r.async_kind, trusted)
+    if r.async_kind:
+        pass
+    elif sc.dispatched:
+        out.append(Stated("implies(state.ddsp_path, state.op_dispatched)",
+                          "an insert kfunc ran earlier on every path of this invocation to the call"))
+    elif enqueue_kfuncs and not (sc.seen & enqueue_kfuncs):
         out.append(Stated("not state.op_dispatched", "no insert kfunc can have run earlier in this invocation"))
-    return out
-
-
-def _arg_facts(sc: SiteContext, roles, member_tasks, trusted: bool) -> list[Stated]:
-    out = []
-    for i, role in enumerate(roles[:5]):
-        v = sc.args[i]
-        if role == "task":
-            if isinstance(v, Const) and v.value == 0:
-                out.append(Stated("arg.task == 'none'", f"argument {i + 1} is NULL"))
-            elif trusted:
-                out.append(Stated("arg.task != 'none'", "the verifier passes a trusted or RCU task argument only "
-                                  "when it is not NULL (check_kfunc_args)"))
-            if isinstance(v, CtxArg) and v.index in member_tasks and not sc.reach.async_kind:
-                n = member_tasks.index(v.index)
-                subject, flag = ("op_task", "state.has_op_task") if n == 0 else ("op_task2", "state.has_op_task2")
-                why = f"argument {i + 1} is the op's task parameter ctx[{v.index}]"
-                out.append(Stated(f"implies({flag}, arg.task == '{subject}')", why))
-                out.append(Stated(f"implies(not {flag}, arg.task == 'other')", why))
-        elif role == "cpu":
-            if isinstance(v, Ret) and v.kind == "helper" and v.name == "8":
-                out.append(Stated("arg.cpu == state.cpu", f"argument {i + 1} is bpf_get_smp_processor_id()"))
     return out
