@@ -76,6 +76,67 @@ def test_v612_core_sched_before_nests_in_dispatch_and_accepts_dispatch(models):
     assert bug.context == "core_sched_before"
 
 
+# ------------------------------------------------------------------ v6.15: no dequeue in dispatch
+
+def test_v615_dequeue_no_longer_nests_in_dispatch(models):
+    """As for v6.12: ops_dequeue() runs ops.dequeue only for SCX_OPSS_QUEUED tasks (the 6.15-cycle
+    ops_dequeue in 18853ba782be), and dispatch-time moves reach deactivate_task() at NONE."""
+    model = models("sched_ext@v6.15")
+    ctx = next(c for c in model.contexts if c.name == "dequeue")
+    assert [c.name for c in ctx.cases] == ["top level"]
+    cell = _cell(model, "scx_bpf_dsq_insert", "dequeue")
+    assert cell.outcomes == ("refused at run time",)
+    assert cell.status == "proved"
+
+
+def test_v615_nested_rest_op_bugs_come_from_core_sched_before(models):
+    """The *-from-nested-rest-op bugs rest on ops.core_sched_before run by a dispatch-time remote
+    move (activate_task -> sched_core_enqueue -> scx_prio_less), kf_mask DISPATCH|REST."""
+    model = models("sched_ext@v6.15")
+    ctx = next(c for c in model.contexts if c.name == "core_sched_before")
+    assert [c.name.split(" via")[0] for c in ctx.cases] == ["top level (core-sched pick)", "nested in ops.dispatch()"]
+    for kfunc, bug in [("scx_bpf_dsq_insert", "dsq-insert-from-nested-rest-op"),
+                       ("scx_bpf_dispatch", "dispatch-from-nested-rest-op")]:
+        cell = _cell(model, kfunc, "core_sched_before")
+        assert "buffered" in cell.outcomes and cell.status == "known"
+        assert next(b for b in model.known_bugs if b.id == bug).context == "core_sched_before"
+
+
+def test_v615_dispatch_record_is_cleared_by_the_nested_core_sched_before(models):
+    """18853ba782be's SCX_CALL_OP writes the op's rq (NULL for core_sched_before) on entry and NULL
+    on exit, so ops.dispatch runs on with no record after the nested op returns."""
+    model = models("sched_ext@v6.15")
+    ctx = next(c for c in model.contexts if c.name == "dispatch")
+    names = [c.name for c in ctx.cases]
+    assert not any("dequeue" in n for n in names)
+    assert any(n.startswith("after a nested ops.core_sched_before() returned") for n in names)
+    assert _cell(model, "scx_bpf_cpuperf_set", "dispatch").status == "known"
+    bug = next(b for b in model.known_bugs if b.id == "dispatch-cpuperf-set-after-nested-op")
+    assert "core_sched_before" in bug.title and "dequeue" not in bug.title
+
+
+# ------------------------------------------------------------------ v7.1, newest: async callbacks
+
+@pytest.mark.parametrize("name", ["sched_ext@v7.1", "sched_ext@newest"])
+def test_async_callbacks_are_their_own_context(models, name):
+    """The filter sees the program (btf.c: the hook filter gets prog and kfunc id only), so a
+    timer callback of an ops.dispatch program is admitted like the op; it runs outside every op.
+    No op context may stand in for it."""
+    model = models(name)
+    ctx = next(c for c in model.contexts if c.name == "async_callback")
+    assert any(f.text == "view.subprog == 'async_cb'" for f in ctx.view)
+    for c in model.contexts:
+        if c.name not in ("async_callback", "tracing", "other_struct_ops"):
+            assert any(f.text == "view.subprog != 'async_cb'" for f in c.view), c.name
+    cell = _cell(model, "scx_bpf_dsq_move_to_local", "async_callback")
+    assert "flush_and_consume" in cell.outcomes and cell.status == "known"
+    insert = _cell(model, "scx_bpf_dsq_insert", "async_callback")
+    assert "buffered" in insert.outcomes and insert.status == "known"
+    bugs = {b.id: b for b in model.known_bugs}
+    assert bugs["async-cb-scx-bpf-dsq-move-to-local"].fixed_by is None
+    assert bugs["async-cb-scx-bpf-dsq-move-to-local"].source.confirmed is False
+
+
 # ------------------------------------------------------------------ v7.1: nested ops
 
 def test_v71_dump_bstr_passes_in_dequeue_nested_in_dump(models):
