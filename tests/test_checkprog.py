@@ -174,21 +174,24 @@ def test_cli_checks_an_object_without_sched_ext_ops_against_the_newest_model(tmp
 def test_cli_checks_several_objects_with_one_summary_and_sarif(bpf_object, tmp_path):  # noqa: F811
     folder = tmp_path / "objs"
     folder.mkdir()
-    shutil.copy(bpf_object("bad_async"), folder / "bad_async.bpf.o")
+    shutil.copy(bpf_object("bad_async", old=True), folder / "bad_async.bpf.o")
     sarif = tmp_path / "out" / "check.sarif"
-    r = run_cli("check-prog", bpf_object("good"), folder, "--sarif", sarif)
+    # v6.12: the kf_mask refuses the consume in the timer callback at run time, a finding (exit 1);
+    # newest declares the same misuse as an open kernel finding instead (see above)
+    good = bpf_object("good", old=True)
+    r = run_cli("check-prog", good, folder, "--model", "sched_ext@v6.12", "--sarif", sarif)
     assert r.returncode == 1, r.stderr
     table = r.stdout[r.stdout.index("\nobject "):].splitlines()
     assert table[1].startswith("object") and "findings" in table[1]
     rows = {line.split()[0]: line.split() for line in table[3:-2]}
-    assert rows[str(bpf_object("good"))][-2] == "0" and rows[str(folder / "bad_async.bpf.o")][-2] == "1"
+    assert rows[str(good)][-2] == "0" and rows[str(folder / "bad_async.bpf.o")][-2] == "1"
     assert table[-1].startswith("2 objects")
     log = json.loads(sarif.read_text())
     (res,) = [x for x in log["runs"][0]["results"] if x["properties"]["function"] == "consume_later"]
-    assert res["ruleId"] == "polykfunc/check-prog/unsafe" and res["level"] == "error"
+    assert res["ruleId"] == "polykfunc/check-prog/refused-at-run-time" and res["level"] == "error"
     loc = res["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("bad_async.bpf.c") and loc["region"]["startLine"] > 1
-    many = json.loads(run_cli("check-prog", bpf_object("good"), folder, "--json").stdout)
+    many = json.loads(run_cli("check-prog", good, folder, "--model", "sched_ext@v6.12", "--json").stdout)
     assert many["exit_code"] == 1 and [o["exit_code"] for o in many["objects"]] == [0, 1]
     assert run_cli("check-prog", tmp_path / "nothing-here").returncode == 2
 
