@@ -257,7 +257,8 @@ def _unknown_kfunc(m, name):
 #: Modules that add commands: each defines ``COMMANDS``, a list of click commands or groups.
 #: (One module per feature, so the core CLI stays small: counterexample explorer, fuzzing,
 #: BPF programs and designs, reports.)
-COMMAND_MODULES = ("polykfunc.cex_cli", "polykfunc.fuzz_cli", "polykfunc.prog_cli", "polykfunc.report_cli")
+COMMAND_MODULES = ("polykfunc.cex_cli", "polykfunc.fuzz_cli", "polykfunc.prog_cli", "polykfunc.report_cli",
+                   "polykfunc.kernel_cli")
 
 
 def _register_subcommands() -> None:

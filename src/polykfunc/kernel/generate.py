@@ -22,6 +22,9 @@ KNOWN_FLAGS = {"ACQUIRE", "RELEASE", "RET_NULL", "TRUSTED_ARGS", "SLEEPABLE", "D
                "ITER_NEW", "ITER_NEXT", "ITER_DESTROY", "RCU_PROTECTED", "FASTCALL", "ARENA_RET",
                "ARENA_ARG1", "ARENA_ARG2", "IMPLICIT_ARGS"}
 VERIFIER_SRC = "kernel/bpf/verifier.c: check_kfunc_call, in_sleepable"
+#: a KF_SLEEPABLE kfunc's legitimate calls: a sleepable program, no region, not an async callback
+SLEEPABLE_CONTRACT = (" and view.sleepable and not (view.in_spin_lock or view.in_irq_off or view.in_rcu"
+                      " or view.in_preempt_off) and view.subprog != 'async_cb'")
 
 
 def q(s: str) -> str:
@@ -81,10 +84,11 @@ def _known_bugs(inv: dict, tag: str) -> str:
         visible = {t for s in k["sets"] for t in regs.get(s, {}).get("visible", ())}
         if "SLEEPABLE" not in k["flags"] or not visible & can_sleep:
             continue
-        out += ["[[known_bug]]", f"id = {q('sleepable-kfunc-in-async-callback-' + k['name'])}",
-                f"title = {q(k['name'] + '() (KF_SLEEPABLE) is accepted in an async callback of a sleepable program; a bpf_timer callback runs in softirq')}",
-                'property = "safety"', f"kfunc = {q(k['name'])}",
-                f"source = {q(f'{VERIFIER_SRC}, push_async_cb ({src}) {tag}')}", "confirmed = false", ""]
+        for prop, what in (("safety", "runs where it may not sleep"), ("coverage", "is accepted though not legitimate")):
+            out += ["[[known_bug]]", f"id = {q(f'sleepable-kfunc-in-async-callback-{prop}-' + k['name'])}",
+                    f"title = {q(k['name'] + '() (KF_SLEEPABLE) is accepted in an async callback of a sleepable program, and ' + what + ': a bpf_timer callback runs in softirq')}",
+                    f'property = "{prop}"', f"kfunc = {q(k['name'])}",
+                    f"source = {q(f'{VERIFIER_SRC}, push_async_cb ({src}) {tag}')}", "confirmed = false", ""]
     return "\n".join(out)
 
 
@@ -275,7 +279,8 @@ def _kfuncs(inv: dict, tag: str) -> str:
         sleepable = "SLEEPABLE" in k["flags"]
         if sleepable:
             visible = sorted({t for s in k["sets"] for t in regs.get(s, {}).get("visible", ())})
-            out.append(f"allow = {q(_types_expr(visible) + ' and view.sleepable and not (view.in_spin_lock or view.in_irq_off or view.in_rcu or view.in_preempt_off)')}")
+            contract = _types_expr(visible) + SLEEPABLE_CONTRACT
+            out.append(f"allow = {q(contract)}")
         out.append("")
         if sleepable:
             for when, why in (("not view.sleepable", "program must be sleepable to call sleepable kfunc"),
