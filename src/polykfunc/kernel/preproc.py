@@ -168,11 +168,17 @@ def lex_lists(clean: str, file: str, guards: list[tuple[str, ...]]):
             continue
         macro = m.group(1)
         call, j = lines[i], i
-        while _args(call) is None and j + 1 < len(lines) and j - i < 4:
-            j += 1
-            call += " " + lines[j]
+        if "(" not in call:
+            args: list[str] | None = []          # BTF_ID_UNUSED and other bare macros
+        else:
+            while _args(call) is None and j + 1 < len(lines) and j - i < 4 \
+                    and not _MACRO_LINE.match(lines[j + 1]):
+                j += 1
+                call += " " + lines[j]
+            args = _args(call)
+            if args is None:
+                call, j = lines[i], i            # unreadable: consume this line only
         macro_lines.extend(range(i + 1, j + 2))
-        args = _args(call)
         place = Place(file, lineno)
         g = guards[i] if i < len(guards) else ()
         i = j + 1
