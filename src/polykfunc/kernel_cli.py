@@ -77,8 +77,11 @@ Exit codes:
 @click.argument("model")
 @click.argument("src", type=click.Path(file_okay=False))
 @click.option("--subsystem", default=None, help="The part of the tree the model describes (default: the model's subsystem).")
+@click.option("--explained", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A file of 'KIND: SUBJECT' lines (# comments) for differences that are explained "
+                   "elsewhere; they are printed as explained and do not make the exit code 1.")
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
-def drift_cmd(model, src, subsystem, as_json):
+def drift_cmd(model, src, subsystem, explained, as_json):
     """Compare MODEL's structural facts (kfuncs, flags, sets, registrations, filters, struct_ops
     members and their sleepability) with the kernel tree SRC."""
     from polykfunc.kernel.drift import drift
@@ -90,15 +93,20 @@ def drift_cmd(model, src, subsystem, as_json):
     except (SpecError, UsageError) as e:
         _fail(e)
     diffs = drift(m, inv, subsystem)
+    known = set()
+    if explained:
+        with open(explained, encoding="utf-8") as fh:
+            known = {ln.split("#", 1)[0].strip() for ln in fh} - {""}
+    is_known = lambda d: f"{d.kind}: {d.subject}" in known
     if as_json:
-        click.echo(json.dumps({"model": m.name, "tree": inv.tree.label, "differences": [d.to_json() for d in diffs]},
-                              indent=1))
+        click.echo(json.dumps({"model": m.name, "tree": inv.tree.label,
+                               "differences": [{**d.to_json(), "explained": is_known(d)} for d in diffs]}, indent=1))
     else:
         for d in diffs:
-            click.echo(d.line())
+            click.echo(("explained " if is_known(d) else "") + d.line())
         click.echo(f"{m.name} vs {inv.tree.label}: {len(diffs)} difference(s)"
                    + (f"; {len(inv.skips)} line(s) of the tree skipped" if inv.skips else ""))
-    sys.exit(EXIT_DRIFT if diffs else EXIT_OK)
+    sys.exit(EXIT_DRIFT if any(not is_known(d) for d in diffs) else EXIT_OK)
 
 
 COMMANDS = [import_kernel, drift_cmd]
