@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus checker
+.PHONY: prove test bench setup clean corpus checker kernel-6.12 bench-import
 
 setup: $(STAMP)
 
@@ -38,3 +38,18 @@ checker: $(STAMP)
 ## corpus: rebuild counterexamples/ (one entry per known bug) after an intended model change
 corpus: $(STAMP)
 	$(BIN)/python -c "from polykfunc.counterexamples.regression import build_corpus; print(build_corpus())"
+
+## kernel-6.12: fetch Debian's linux-source-6.12 (apt), import it into model/bundled/kernel/v6.12,
+## and check that sched_ext@v6.12 agrees with it (exit 1 on an unexplained difference)
+KERNEL_SRC ?= /work/kernel-src
+KTREE       = $(KERNEL_SRC)/linux-source-6.12
+kernel-6.12: $(STAMP)
+	test -f /usr/src/linux-source-6.12.tar.xz || { apt-get update -qq && apt-get install -y linux-source-6.12; }
+	test -d $(KTREE) || { mkdir -p $(KERNEL_SRC) && tar -xJf /usr/src/linux-source-6.12.tar.xz -C $(KERNEL_SRC); }
+	$(BIN)/polykfunc import-kernel $(KTREE) -o model/bundled/kernel/v6.12 --regenerate "make kernel-6.12" \
+	  --label "Debian linux-source-6.12 $$(dpkg-query -W -f='$${Version}' linux-source-6.12)"
+	$(BIN)/polykfunc drift sched_ext@v6.12 $(KTREE) --explained model/bundled/kernel/v6.12/explained-drift.txt
+
+## bench-import: time import-kernel on the Debian 6.12 tree (docs/performance.md)
+bench-import: $(STAMP)
+	$(BIN)/python bench/bench_import.py $(KTREE)

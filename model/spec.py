@@ -217,6 +217,8 @@ class Model:
     kfuncs: tuple[Kfunc, ...]
     known_bugs: tuple[KnownBug, ...]
     lock_decls: tuple[LockDecl, ...] = ()   # the [locks.NAME] tables, with held facts (format section 4)
+    base: str | None = None                 # the generic layer this model is composed with (format section 12)
+    base_kfuncs: tuple[str, ...] = ()       # the kfuncs that come from that layer
 
     def context(self, name: str) -> Context:
         for c in self.contexts:

@@ -15,7 +15,7 @@ from polykfunc.errors import SpecError, Where, close_matches
 
 from .expr import BOOL, EnumType, Expr, FlagsType, IntType, Type
 from .parse import ExprError, Scope, excerpt, parse_expr
-from .source import Table, child_where, read_model_files, where_of
+from .source import Table, child_where, where_of
 from .spec import (
     ERROR, PROPERTIES, REJECT, Axiom, Case, Context, Fact, Filter, FilterRule, Implementation,
     Kfunc, KfuncSet, KnownBug, LockDecl, LockUse, Model, Rule, Source, VarDecl,
@@ -30,8 +30,10 @@ PRE = frozenset({"state", "arg"})
 SELECT = frozenset({"tracked", "arg"})
 
 
-def load_model(target: str | Path) -> Model:
-    """Read, merge and validate the model at ``target`` (a manifest file or its folder).
+def load_model(target: str | Path, base: str | None = None) -> Model:
+    """Read, merge and validate the model at ``target`` (a manifest file or its folder),
+    composed with its base layer when its manifest names one (``base`` overrides it: a
+    bundled model name or a path; docs/spec-format.md §12).
 
     Raises :class:`~polykfunc.errors.SpecError` for any invalid input.
 
@@ -39,8 +41,12 @@ def load_model(target: str | Path) -> Model:
     >>> load_model(bundled_path("sched_ext@v6.12")).kernel  # doctest: +SKIP
     'v6.12'
     """
-    doc, files = read_model_files(Path(target))
-    return _Validator(doc, files, Path(target)).model()
+    from dataclasses import replace
+
+    from .compose import read_composed
+    doc, files, base_name, added = read_composed(Path(target), base)
+    model = _Validator(doc, files, Path(target)).model()
+    return replace(model, base=base_name, base_kfuncs=added) if base_name else model
 
 
 class _Validator:
@@ -148,7 +154,7 @@ class _Validator:
         top = self.keys(self.doc, {"model", "vars", "predicates", "locks", "axiom", "context",
                                    "kfunc_set", "filter", "kfunc", "known_bug"}, "a model", {"model"})
         meta = self.keys(top["model"], {"name", "subsystem", "kernel", "commit", "format",
-                                        "description", "include"}, "[model]", {"name", "kernel"})
+                                        "description", "include", "base"}, "[model]", {"name", "kernel"})
         name = self.string(meta, "name", required=True)
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+(@[A-Za-z0-9_.+-]+)?", name or ""):
             raise SpecError(where_of(meta, "name"), f"model name {name!r} has characters a CLI name cannot carry",

@@ -60,7 +60,7 @@ def cli():
 #: (One module per command group: proofs and models, the counterexample explorer, fuzzing,
 #: BPF programs and designs, reports.)
 COMMAND_MODULES = ("polykfunc.cli.prove", "polykfunc.cli.cex", "polykfunc.cli.fuzz", "polykfunc.cli.programs", "polykfunc.cli.report",
-                   "polykfunc.cli.oracle")
+                   "polykfunc.cli.oracle", "polykfunc.cli.kernel")
 
 
 def _register_subcommands() -> None:

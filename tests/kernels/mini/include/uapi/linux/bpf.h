@@ -1,0 +1,15 @@
+#ifndef _UAPI__LINUX_BPF_H__
+#define _UAPI__LINUX_BPF_H__
+
+enum bpf_prog_type {
+	BPF_PROG_TYPE_UNSPEC,
+	BPF_PROG_TYPE_SCHED_CLS,
+	BPF_PROG_TYPE_XDP,
+	BPF_PROG_TYPE_TRACING,
+	BPF_PROG_TYPE_LSM,	/* shares the tracing hook */
+	BPF_PROG_TYPE_STRUCT_OPS,
+	BPF_PROG_TYPE_SYSCALL,
+	__MAX_BPF_PROG_TYPE
+};
+
+#endif

@@ -1,0 +1,111 @@
+"""The generated generic layer, composition with an overlay, and the bundled kernel layers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from polykfunc.cli import cli
+from polykfunc.errors import SpecError
+from polykfunc.kernel.generate import generate, write_model
+from polykfunc.kernel.importer import import_tree
+from polykfunc.model import bundled_root, load_model
+
+HERE = Path(__file__).parent / "kernels"
+
+
+@pytest.fixture(scope="module")
+def layer(tmp_path_factory):
+    out = tmp_path_factory.mktemp("layer")
+    inv = import_tree(HERE / "mini", jobs=1).to_json()
+    inv["generated"] = "2000-01-01"
+    write_model(inv, out)
+    return out
+
+
+def _overlay(tmp_path: Path, layer: Path, edit=None) -> Path:
+    d = tmp_path / "overlay"
+    shutil.copytree(HERE / "mini-overlay", d)
+    text = (d / "model.toml").read_text().replace("../../../model", str(Path(__file__).parent.parent / "model"))
+    text = text.replace("format = 1", f'format = 1\nbase = "{layer}"')
+    (d / "model.toml").write_text(text)
+    if edit:
+        (d / "rest.toml").write_text(edit((d / "rest.toml").read_text()))
+    return d
+
+
+def test_generated_layer_is_valid_and_proves(layer):
+    m = load_model(layer)
+    assert m.name == "kernel@v6.99"
+    assert {k.name for k in m.kfuncs} == {"mini_copy", "mini_rcu_read_lock", "mini_task_acquire", "mini_task_release",
+                                          "mini_xdp_meta", "scx_bpf_create_dsq", "scx_bpf_dsq_insert", "scx_bpf_nr_cpu_ids"}
+    assert m.kfunc_set("generic_btf_ids").registered.text == "view.prog_type in ['LSM', 'SCHED_CLS', 'TRACING']"
+    assert [r.select for r in m.kfunc("mini_copy").resolve] == ["reject"] * 5 + ["call"]
+    assert [f.name for f in m.filters] == ["xdp_mini_filter"]
+    r = CliRunner().invoke(cli, ["prove", str(layer), "--no-store", "--no-cache"])
+    assert r.exit_code == 0, r.output
+
+
+def test_regenerating_from_the_inventory_gives_the_same_files(layer):
+    inv = json.loads((layer / "inventory.json").read_text())
+    for name, text in generate(inv).items():
+        assert (layer / name).read_text() == text
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent.name for p in (bundled_root() / "kernel").rglob("inventory.json")))
+def test_bundled_kernel_layers_are_not_stale(folder):
+    d = bundled_root() / "kernel" / folder
+    inv = json.loads((d / "inventory.json").read_text())
+    files = generate(inv)
+    assert sorted(files) == sorted(p.name for p in d.glob("*.toml"))
+    for name, text in files.items():
+        assert (d / name).read_text() == text, f"{d / name} is stale: regenerate it (see its header)"
+    assert load_model(d).name == f"kernel@{folder}"
+
+
+def test_overlay_composes_with_its_base(layer, tmp_path):
+    m = load_model(_overlay(tmp_path, layer))
+    assert m.base == "kernel@v6.99"
+    assert set(m.base_kfuncs) == {"mini_copy", "mini_rcu_read_lock", "mini_task_acquire", "mini_task_release",
+                                  "mini_xdp_meta"}
+    # the overlay's own kfuncs keep their semantics
+    assert m.kfunc("scx_bpf_dsq_insert").impl_names == ("insert",)
+    # base contexts only for program types no overlay context covers
+    assert sorted(c for c in m.context_names if c.startswith("prog_")) == ["prog_sched_cls", "prog_xdp"]
+    # the enum of program types is united: core's values first, then the base's extra ones
+    assert "UNSPEC" not in m.var("view", "prog_type").type.values
+    assert load_model(_overlay(tmp_path / "x", layer), base=None).base == "kernel@v6.99"
+
+
+def test_overlay_and_base_disagreeing_on_flags_is_an_error_naming_both(layer, tmp_path):
+    d = _overlay(tmp_path, layer, lambda t: t.replace('flags = ["RCU"]', 'flags = ["RCU", "ACQUIRE"]'))
+    with pytest.raises(SpecError) as e:
+        load_model(d)
+    text = e.value.render()
+    assert "rest.toml" in text and "kfuncs.toml" in text and "scx_bpf_dsq_insert" in text
+
+
+def test_overlay_and_base_disagreeing_on_a_variable_type(layer, tmp_path):
+    d = _overlay(tmp_path, layer, lambda t: t + '\n[vars.state.may_sleep]\ntype = "int"\nrange = [0, 1]\n')
+    with pytest.raises(SpecError):
+        load_model(d)
+
+
+def test_check_prog_style_use_of_a_generic_kfunc(layer, tmp_path):
+    """A generic sleepable kfunc in an overlay context: rejected at load where the program
+    cannot sleep, admitted in a sleepable op (the load-time verdict check-prog needs)."""
+    from polykfunc.model import semantics as sem
+    from polykfunc.model.expr import evaluate
+    m = load_model(_overlay(tmp_path, layer))
+    k = m.kfunc("mini_copy")
+    out = sem.outcome(m, k)
+    base = {("view", v.name, 0): False for v in m.vars if v.ns == "view" and v.type.__class__.__name__ == "BoolType"}
+    env = {**base, ("view", "prog_type", 0): "TRACING", ("view", "subprog", 0): "main",
+           ("view", "st_ops", 0): "none", ("view", "member", 0): "none"}
+    assert sem.outcome_name(k, evaluate(out, env)) == sem.outcome_name(k, sem.REJECTED)
+    env[("view", "sleepable", 0)] = True
+    assert sem.outcome_name(k, evaluate(out, env)) == "call"
