@@ -106,7 +106,7 @@ def comparison_text(c: Comparison) -> list[str]:
     order = {"admission": 0, "variant": 1, "undetermined": 2, "not_modelled": 3}
     for (kind, kfunc, kernel, line, model, rule, local), ds in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
         tag = (" [local]" if local else "") + (" [skew]" if ds[0].skew else "")
-        where = _positions_text([d.position for d in ds])
+        where = positions_text([d.position for d in ds])
         lines.append("")
         lines.append(f"  {kind.upper()}{tag}  {kfunc}  at {where}")
         lines.append(f"    kernel  {kernel}" + (f": {line}" if line else ""))
@@ -117,7 +117,7 @@ def comparison_text(c: Comparison) -> list[str]:
     return lines
 
 
-def _positions_text(poss) -> str:
+def positions_text(poss) -> str:
     """Positions grouped by context: ``sk_skb (every position)``, ``tc (global in rcu, main)``."""
     from .runner import positions
     from .contexts import context
