@@ -99,3 +99,4 @@ def test_cex_export_report_for_an_open_finding(tmp_path):
                     "## Reproducer", "## What the running kernel's verifier showed", "## Suggested fix"):
         assert section in text
     assert 'SEC("lsm.s/path_unlink")' in text and "call bpf_set_dentry_xattr" in text
+    assert "## Fixed model" in text and "**proved.**" in text and "select = 'reject'" in text
