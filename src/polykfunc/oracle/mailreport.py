@@ -99,8 +99,9 @@ def report_markdown(finding: Finding, rep: Reproduction, inv: Inventory, with_co
                  "(it may still hold on the model's kernel).",
         ADMITTED: "The call passes registration; the minimal program fails on its arguments, so the variant "
                   "could not be read back.",
-        NOT_OBSERVABLE: "This kernel refuses the program type before verification (EPERM with an empty log), so "
-                        f"the finding cannot be shown here; it applies to {model.kernel}"
+        NOT_OBSERVABLE: "This kernel cannot show the finding (the line above says why: the program type is "
+                        "refused before verification, or a restriction of this kernel removes the kfunc); "
+                        f"it applies to {model.kernel}"
                         + (f" ({model.commit})" if model.commit else "") + ".",
         KFUNC_ABSENT: f"This kernel does not have {bug.kfunc}; the finding applies to {model.kernel}"
                       + (f" ({model.commit})" if model.commit else "") + ".",
