@@ -46,9 +46,37 @@ def test_model_comparison_labels_version_skew():
                                  "--context", "lwt_in", "--context", "socket_filter"])
     data = json.loads(r.output)["comparison"]
     assert data["skew"] is True and r.exit_code == 0  # differences under skew are listed, not failed
-    kinds = {(d["context"], d["kind"]) for d in data["differences"]}
-    assert ("lwt_in", "undetermined") in kinds            # the model's one lwt context cannot tell
-    assert not any(d["context"] == "socket_filter" for d in data["differences"])  # rdonly: agrees
+    assert not data["differences"]      # rdonly in socket_filter and lwt_in (view.lwt_type): both agree
+    assert data["agreements"] == 2 * 13
+
+
+@live
+def test_lwt_types_are_predictions_and_agree():
+    r = CliRunner().invoke(cli, ["oracle", "verifier@specialize", "--json", "--kfunc", "bpf_dynptr_from_skb",
+                                 "--context", "lwt_in", "--context", "lwt_out", "--context", "lwt_xmit",
+                                 "--context", "lwt_seg6local"])
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and not out["comparison"]["differences"]
+    resolved = {c["context"]: c["resolved"] for c in out["kfuncs"][0]["cells"]
+                if c["subprog"] == "main" and c["region"] == "none"}
+    assert resolved == {"lwt_in": "bpf_dynptr_from_skb_rdonly", "lwt_out": "bpf_dynptr_from_skb_rdonly",
+                        "lwt_seg6local": "bpf_dynptr_from_skb_rdonly", "lwt_xmit": "bpf_dynptr_from_skb"}
+
+
+@live
+def test_arena_disagreements_are_explained_or_fail():
+    """Every arena disagreement carries the detected restriction; without it the same cells fail (exit 1
+    only when the model is not under skew, so the check is on the labels)."""
+    r = CliRunner().invoke(cli, ["oracle", "verifier@specialize", "--json", "--kfunc", "bpf_arena_alloc_pages",
+                                 "--context", "syscall.s", "--context", "socket_filter"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.output)["comparison"]
+    admission = [d for d in c["differences"] if d["kind"] == "admission"]
+    names = [x["name"] for x in c["restrictions"]]
+    if "arena" not in names:
+        pytest.skip("this kernel has no local arena restriction; its arena cells are compared as they are")
+    assert admission and all(d["local"] and d["kernel"] == "not_allowed" for d in admission)
+    assert c["unexplained"] == 0
 
 
 @live
@@ -71,3 +99,4 @@ def test_cex_export_report_for_an_open_finding(tmp_path):
                     "## Reproducer", "## What the running kernel's verifier showed", "## Suggested fix"):
         assert section in text
     assert 'SEC("lsm.s/path_unlink")' in text and "call bpf_set_dentry_xattr" in text
+    assert "## Fixed model" in text and "**proved.**" in text and "select = 'reject'" in text

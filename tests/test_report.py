@@ -165,3 +165,44 @@ def test_sched_ext_review_has_matrix_diff_causes_and_known_bugs():
     gone = {b.id for b in d.bugs_gone if b.same_as is None}
     assert {"cpuperf-set-without-rq-lock", "cgroup-move-task-cgroup-refused"} <= gone
     assert html.count('class="cex ') >= 10          # counterexample cards, explained
+
+
+# ------------------------------------------------------------------ the oracle section
+
+def test_oracle_section_absent_says_why_in_one_line(monkeypatch):
+    import dataclasses
+
+    from polykfunc.oracle import syscall
+    from polykfunc.report.oracle import oracle_section
+    from polykfunc.model import load_model
+    monkeypatch.setattr(syscall, "permission_problem", lambda: "the oracle needs permission to load BPF programs")
+    section = oracle_section([load_model(versions()[0])])
+    assert not section.available and section.absent_reason.startswith("the oracle needs permission")
+    data = dataclasses.replace(rq_pair(), oracle=section)
+    md = render_markdown(data)
+    assert "No oracle section: the oracle needs permission to load BPF programs." in md
+    body = md.split("## The running kernel's verifier (oracle)")[1].split("## What the proofs trust")[0]
+    assert [line for line in body.splitlines() if line.strip()] == [
+        "No oracle section: the oracle needs permission to load BPF programs."]
+    assert "No oracle section: the oracle was not run." in render_html(rq_pair())
+
+
+def test_oracle_section_live_specialize():
+    """Live (skips without bpf()): the specialize model against this kernel, through the report."""
+    import dataclasses
+
+    from polykfunc.oracle import syscall
+    from polykfunc.report.oracle import oracle_section
+    from polykfunc.model import load_model, resolve_target
+    why = syscall.permission_problem()
+    if why is not None:
+        pytest.skip(why)
+    section = oracle_section([load_model(resolve_target("verifier@specialize"))], jobs=2)
+    assert section.available and "bpf_dynptr_from_skb" in section.kfuncs
+    assert len(section.matrix) == 25 and all(sum(c) == 13 * len(section.kfuncs) for _, c in section.matrix)
+    (om,) = section.models
+    assert om.name == "verifier@specialize" and om.agreements > 0
+    assert om.disagreements == sum(g.count for g in om.groups)
+    assert om.unexplained == sum(g.count for g in om.groups if "local" not in g.label and "skew" not in g.label)
+    md = render_markdown(dataclasses.replace(rq_pair(), oracle=section))
+    assert f"{om.agreements} cells agree" in md and "| tc |" in md

@@ -19,8 +19,8 @@ EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
 EPILOG = """\b
 Exit codes:
   0  done; with MODEL, no disagreement on a kernel the model describes
-  1  with MODEL, a disagreement the model's own kernel version cannot explain
-     (differences under version skew are printed and labelled, and do not fail)
+  1  with MODEL, a disagreement neither version skew nor a detected restriction of
+     this kernel explains (those are printed and labelled [skew] / [local], and do not fail)
   2  bad input, or this process may not load BPF programs (one line says why)
   4  internal error (a bug in polykfunc)
 \b
@@ -96,7 +96,8 @@ def oracle(model, as_json, kfuncs, contexts, findings, jobs, verbose):
     comparison = None
     if m is not None:
         from polykfunc.oracle.compare import compare
-        comparison = compare(m, result)
+        from polykfunc.oracle.local import detect
+        comparison = compare(m, result, detect())
     if as_json:
         out = render.run_json(result)
         if comparison is not None:
@@ -109,7 +110,7 @@ def oracle(model, as_json, kfuncs, contexts, findings, jobs, verbose):
             click.echo("")
             for line in render.comparison_text(comparison):
                 click.echo(line)
-    if comparison is not None and any(not d.skew for d in comparison.disagreements):
+    if comparison is not None and comparison.unexplained:
         sys.exit(EXIT_FAIL)
     return EXIT_OK
 

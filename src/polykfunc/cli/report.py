@@ -66,13 +66,16 @@ def write_report(data, path: str | Path) -> Path:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Reuse unchanged obligations' results from here (default: .polykfunc/cache).")
 @click.option("--no-cache", is_flag=True, help="Solve every obligation; neither read nor write the cache.")
-def report(targets, output, title, no_known, rlimit, jobs, cache_dir, no_cache):
+@click.option("--no-oracle", is_flag=True,
+              help="Do not probe the running kernel's verifier (the oracle section then says so).")
+def report(targets, output, title, no_known, rlimit, jobs, cache_dir, no_cache, no_oracle):
     """Write a review report of TARGET models (bundled names or paths) to -o FILE.
 
     The report has the verdict, the verdict matrix as a heat map, a version diff with its
     causes when two versions of one subsystem are given, the counterexamples with their
-    explanations, the design comparison, nesting and lock diagrams, the assumptions, every
-    rule with its kernel citation, and timing and versions.
+    explanations, the design comparison, nesting and lock diagrams, what the running kernel's
+    verifier did with the models' kfuncs (when this process may load BPF programs), the
+    assumptions, every rule with its kernel citation, and timing and versions.
     """
     from polykfunc.engine.cache import DEFAULT_CACHE
     from polykfunc.model import resolve_target
@@ -82,7 +85,7 @@ def report(targets, output, title, no_known, rlimit, jobs, cache_dir, no_cache):
     if sys.stderr.isatty():
         click.echo(f"collecting {len(paths)} model(s): proofs, matrices, explanations…", err=True)
     data = collect(paths, rlimit=rlimit, jobs=jobs, use_known=not no_known, title=title,
-                   cache_dir=None if no_cache else str(cache_dir or DEFAULT_CACHE))
+                   cache_dir=None if no_cache else str(cache_dir or DEFAULT_CACHE), oracle=not no_oracle)
     written = write_report(data, output)
     click.echo(f"{data.verdict.headline}\nreport written to {written} ({written.stat().st_size // 1024} KiB, "
                f"{data.seconds:.1f} s)")

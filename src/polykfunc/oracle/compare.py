@@ -16,6 +16,8 @@ against the implementation the model names (its ``source`` cites the function).
 
 A model that describes another kernel than the running one has its differences labelled
 ``skew`` (it may be right about its own kernel); they are listed, never silently counted.
+A disagreement that a restriction of the running kernel explains (:mod:`.local`: a vendor
+change no upstream tree has, found on this machine) carries that restriction's reason.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from polykfunc.engine.solver import Z3Session
 
 from . import classify as cls
 from .contexts import context
+from .local import LocalRestriction, explaining
 from .runner import Observation, OracleRun, Position
 
 #: the kinds of difference, worst first
@@ -62,6 +65,12 @@ class Difference:
     model: str              # the model's outcome(s), by name
     model_rule: str         # the model rule that decided, with file:line
     skew: bool              # the model describes another kernel than the running one
+    local: str = ""         # a restriction of this kernel that explains it (its reason), or ""
+
+    @property
+    def explained(self) -> bool:
+        """Version skew or a local restriction may account for it."""
+        return self.skew or bool(self.local)
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,20 @@ class Comparison:
     differences: tuple[Difference, ...]
     absent_kfuncs: tuple[str, ...]      # model kfuncs the running kernel does not have
     unobservable: int                   # cells the kernel could not answer (EPERM, setup)
+    restrictions: tuple[LocalRestriction, ...] = ()   # local restrictions found on this kernel
 
     @property
     def disagreements(self) -> tuple[Difference, ...]:
         return tuple(d for d in self.differences if d.kind in (DISAGREE_ADMISSION, DISAGREE_VARIANT))
+
+    @property
+    def unexplained(self) -> tuple[Difference, ...]:
+        """Disagreements neither a local restriction nor version skew accounts for."""
+        return tuple(d for d in self.disagreements if not d.explained)
+
+    @property
+    def local_explained(self) -> tuple[Difference, ...]:
+        return tuple(d for d in self.disagreements if d.local)
 
 
 def is_same_kernel(model_kernel: str, release: str) -> bool:
@@ -200,8 +219,17 @@ def _kernel_text(o: Observation) -> str:
     return o.outcome
 
 
-def compare(model: Model, run: OracleRun) -> Comparison:
-    """Every cell of ``run`` for a kfunc of ``model``, judged against the model (see module doc)."""
+def _local_reason(restrictions, k: Kfunc, o: Observation, model_admits: bool) -> str:
+    """The reason of the restriction that explains "the model admits, this kernel says not allowed"."""
+    if not model_admits or o.outcome != cls.NOT_ALLOWED:
+        return ""
+    r = explaining(restrictions, k.source.text)
+    return r.reason if r is not None else ""
+
+
+def compare(model: Model, run: OracleRun, restrictions: tuple[LocalRestriction, ...] = ()) -> Comparison:
+    """Every cell of ``run`` for a kfunc of ``model``, judged against the model (see module doc);
+    ``restrictions`` (:func:`polykfunc.oracle.local.detect`) label the disagreements they explain."""
     skew = not is_same_kernel(model.kernel, run.release)
     present = {k.name for k in run.kfuncs}
     predictor = Predictor(model)
@@ -234,7 +262,8 @@ def compare(model: Model, run: OracleRun) -> Comparison:
         model_admits = code != sem.REJECTED
         if model_admits != o.verdict.admitted:
             diffs.append(Difference(k.name, o.position, DISAGREE_ADMISSION, _kernel_text(o), o.verdict.line,
-                                    model_text, pred.rule, skew))
+                                    model_text, pred.rule, skew,
+                                    _local_reason(restrictions, k, o, model_admits)))
             continue
         if model_admits and o.outcome == cls.ACCEPTED and o.resolved and o.resolved != "inlined":
             expected = impl_symbol(k, code)
@@ -246,4 +275,4 @@ def compare(model: Model, run: OracleRun) -> Comparison:
         agreements += 1
     absent = tuple(k.name for k in model.kfuncs if k.name not in present)
     return Comparison(model.name, f"{model.kernel}" + (f" ({model.commit})" if model.commit else ""),
-                      run.release, skew, agreements, tuple(diffs), absent, unobservable)
+                      run.release, skew, agreements, tuple(diffs), absent, unobservable, tuple(restrictions))

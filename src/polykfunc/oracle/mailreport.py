@@ -2,9 +2,9 @@
 
 Sections: title, affected versions, how a program reaches it, the minimal counterexample (from
 the prover, replayed on the model), the reproducer (C and instructions), what the oracle showed
-on the running kernel (or why it cannot show it), a suggested fix. The report says plainly what
-it does not contain: polykfunc bundles no fixed model per finding, so the "fixed model proving
-clean" section names the change to make and that it has not been proved here.
+on the running kernel (or why it cannot show it), a suggested fix, and the fixed model: the fix
+applied to a copy of the model and what ``prove`` answered for the finding's obligation (or,
+when no fix can be derived mechanically, that nothing was proved).
 """
 
 from __future__ import annotations
@@ -99,8 +99,9 @@ def report_markdown(finding: Finding, rep: Reproduction, inv: Inventory, with_co
                  "(it may still hold on the model's kernel).",
         ADMITTED: "The call passes registration; the minimal program fails on its arguments, so the variant "
                   "could not be read back.",
-        NOT_OBSERVABLE: "This kernel refuses the program type before verification (EPERM with an empty log), so "
-                        f"the finding cannot be shown here; it applies to {model.kernel}"
+        NOT_OBSERVABLE: "This kernel cannot show the finding (the line above says why: the program type is "
+                        "refused before verification, or a restriction of this kernel removes the kfunc); "
+                        f"it applies to {model.kernel}"
                         + (f" ({model.commit})" if model.commit else "") + ".",
         KFUNC_ABSENT: f"This kernel does not have {bug.kfunc}; the finding applies to {model.kernel}"
                       + (f" ({model.commit})" if model.commit else "") + ".",
@@ -110,13 +111,25 @@ def report_markdown(finding: Finding, rep: Reproduction, inv: Inventory, with_co
     lines.append(explain)
     for pr in rep.results:
         lines.append(f"- {pr.observation.position}: {pr.status} ({pr.observation.resolved or pr.observation.verdict.line})")
-    lines += ["", "## Suggested fix", "", _fix(finding), "",
-              "## Fixed model", "",
-              f"Not produced: polykfunc bundles no fixed variant of `{model.name}` for this finding. "
-              f"To check a fix, change the `resolve` rules of `{bug.kfunc}` (or its context) as above and run "
-              f"`polykfunc prove <fixed model> --no-known --property {bug.property}`: it must print no counterexample.",
-              ""]
+    lines += ["", "## Suggested fix", "", _fix(finding), ""]
+    lines += fixed_model_section(finding)
     return "\n".join(lines)
+
+
+def fixed_model_section(finding: Finding) -> list[str]:
+    """The fixed model proving clean (or not): the suggested fix applied to a copy of the model
+    and what ``prove`` answered for the finding's obligation (:mod:`polykfunc.oracle.fixed`)."""
+    from .fixed import check_fix
+    chk = check_fix(finding.model, finding.bug)
+    lines = ["## Fixed model", ""]
+    if chk.fix is not None:
+        lines += [f"The suggested fix, applied to a copy of `{finding.model.name}` (one rule, first among "
+                  f"the resolve rules of `{chk.fix.kfunc}`; a proposal, not kernel code):", "",
+                  "```toml", chk.fix.toml.rstrip(), "```", ""]
+    lines.append(f"**{chk.status.replace('_', ' ')}.** {chk.text}")
+    lines += [f"- {r}" for r in chk.remaining]
+    lines.append("")
+    return lines
 
 
 def finding_export(ident: str, store_dir, what: str) -> str:

@@ -73,41 +73,51 @@ def comparison_json(c: Comparison) -> dict:
     return {
         "model": c.model, "model_kernel": c.model_kernel, "kernel": c.release, "skew": c.skew,
         "agreements": c.agreements, "unobservable": c.unobservable, "absent_kfuncs": list(c.absent_kfuncs),
+        "unexplained": len(c.unexplained),
+        "restrictions": [{"name": r.name, "source_file": r.source_file, "reason": r.reason,
+                          "evidence": list(r.evidence)} for r in c.restrictions],
         "differences": [{"kfunc": d.kfunc, "context": d.position.context, "region": d.position.region,
                          "subprog": d.position.subprog, "kind": d.kind, "kernel": d.kernel,
                          "kernel_line": d.kernel_line, "model": d.model, "model_rule": d.model_rule,
-                         "skew": d.skew} for d in c.differences],
+                         "skew": d.skew, "local": d.local} for d in c.differences],
     }
 
 
 def comparison_text(c: Comparison) -> list[str]:
     """The differences, grouped by (kfunc, kind, kernel answer, model answer) with their positions."""
     head = f"{c.model} (describes {c.model_kernel}) against Linux {c.release}"
-    lines = [head, f"  {c.agreements} cells agree, {len(c.disagreements)} disagree, "
+    lines = [head, f"  {c.agreements} cells agree, {len(c.disagreements)} disagree "
+                   f"({len(c.local_explained)} explained by a restriction of this kernel, "
+                   f"{len(c.unexplained)} by neither that nor version skew), "
                    f"{sum(d.kind == 'undetermined' for d in c.differences)} undetermined by the model, "
                    f"{sum(d.kind == 'not_modelled' for d in c.differences)} not modelled, "
                    f"{c.unobservable} not observable on this kernel"]
     if c.skew:
         lines.append(f"  VERSION SKEW: the model describes {c.model_kernel}, not {c.release}; "
                      "every difference below is labelled [skew] and may be right for the model's kernel")
+    for r in c.restrictions:
+        lines.append(f"  LOCAL RESTRICTION {r.name}: {r.reason}")
+        lines.extend(f"    evidence: {e}" for e in r.evidence)
     if c.absent_kfuncs:
         lines.append(f"  not in this kernel: {', '.join(c.absent_kfuncs)}")
     groups = defaultdict(list)
     for d in c.differences:
-        groups[(d.kind, d.kfunc, d.kernel, d.kernel_line, d.model, d.model_rule)].append(d)
+        groups[(d.kind, d.kfunc, d.kernel, d.kernel_line, d.model, d.model_rule, d.local)].append(d)
     order = {"admission": 0, "variant": 1, "undetermined": 2, "not_modelled": 3}
-    for (kind, kfunc, kernel, line, model, rule), ds in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
-        tag = " [skew]" if ds[0].skew else ""
-        where = _positions_text([d.position for d in ds])
+    for (kind, kfunc, kernel, line, model, rule, local), ds in sorted(groups.items(), key=lambda kv: (order[kv[0][0]], kv[0][1])):
+        tag = (" [local]" if local else "") + (" [skew]" if ds[0].skew else "")
+        where = positions_text([d.position for d in ds])
         lines.append("")
         lines.append(f"  {kind.upper()}{tag}  {kfunc}  at {where}")
         lines.append(f"    kernel  {kernel}" + (f": {line}" if line else ""))
         lines.append(f"    model   {model}")
         lines.append(f"    rule    {rule}")
+        if local:
+            lines.append(f"    why     {local}")
     return lines
 
 
-def _positions_text(poss) -> str:
+def positions_text(poss) -> str:
     """Positions grouped by context: ``sk_skb (every position)``, ``tc (global in rcu, main)``."""
     from .runner import positions
     from .contexts import context

@@ -158,4 +158,11 @@ def reproduce(finding: Finding, inv: Inventory) -> Reproduction:
         want = impl_symbol(k, k.impl_names.index(bug.impl))
     results = tuple(PositionResult(o, _status(o, want)) for o in (probe(inv, k_kernel, p) for p in poss))
     best = min(results, key=lambda r: _ORDER.index(r.status))
-    return Reproduction(**base, status=best.status, summary=sentence(best, inv.release), results=results)
+    summary = sentence(best, inv.release)
+    from .local import detect, explaining
+    r = explaining(detect(), model.kfunc(bug.kfunc).source.text) if best.status == REFUTED else None
+    if r is not None and best.observation.outcome == cls.NOT_ALLOWED:
+        # the refusal is a restriction of this kernel (local.py), not an answer about the finding
+        return Reproduction(**base, status=NOT_OBSERVABLE, results=results,
+                            summary=f"Linux {inv.release} cannot show it: {best.observation.verdict.line}; {r.reason}")
+    return Reproduction(**base, status=best.status, summary=summary, results=results)

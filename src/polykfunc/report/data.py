@@ -190,6 +190,7 @@ class ReportData:
     seconds: float
     changed: dict = field(default_factory=dict)   # model -> {"kfunc|context": what changed}
     families: tuple = ()              # tuple[DesignFamily, ...]: designs of one mechanism side by side
+    oracle: object = None             # report.oracle.OracleSection, or None when not asked for
 
 
 # ------------------------------------------------------------------ one model
@@ -433,8 +434,11 @@ def _verdict(models: tuple[ModelData, ...]) -> Verdict:
 
 def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: int | None = None,
             cache_dir: str | None = None, use_known: bool = True, title: str | None = None,
-            progress: Callable[[str], None] | None = None) -> ReportData:
+            progress: Callable[[str], None] | None = None, oracle: bool = False) -> ReportData:
     """Collect the report data of ``targets`` (paths to model manifests or folders).
+
+    With ``oracle``, the running kernel's verifier is probed for the models' kfuncs
+    (:func:`polykfunc.report.oracle.oracle_section`; absent, with its reason, without bpf()).
 
     Raises :class:`~polykfunc.errors.SpecError` for an invalid model (before any proof) and
     :class:`~polykfunc.errors.InternalError` if polykfunc contradicts itself.
@@ -459,6 +463,12 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
         progress("comparing versions")
     diffs = tuple(version_diffs(models, {m.name: m for m in loaded}, rlimit))
     families = tuple(design_families(models))
+    oracle_data = None
+    if oracle:
+        from .oracle import oracle_section
+        if progress:
+            progress("probing the running kernel's verifier")
+        oracle_data = oracle_section(loaded, jobs)
     changed: dict[str, dict[str, str]] = {}
     for d in diffs:
         for ch in d.changes:
@@ -470,7 +480,7 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
             ("graphviz", "dot" if _has_dot() else "not installed (built-in layout)"))
     return ReportData(title or f"polykfunc review: {names}",
                       datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), tool, models, diffs,
-                      _verdict(models), time.perf_counter() - start, changed, families)
+                      _verdict(models), time.perf_counter() - start, changed, families, oracle_data)
 
 
 def _has_dot() -> bool:

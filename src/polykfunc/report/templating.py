@@ -6,6 +6,8 @@ import jinja2
 
 from polykfunc.model.spec import PROPERTIES
 
+from .oracle import SUMMARY as ORACLE_SUMMARY
+
 #: How a status is written and coloured everywhere in a report.
 STATUS_WORD = {"proved": "proved", "known": "known bug", "counterexample": "counterexample",
                "unknown": "unknown", "vacuous": "vacuous", "note": "note", "not applicable": "n/a"}
@@ -23,7 +25,7 @@ def environment(autoescape: bool) -> jinja2.Environment:
         autoescape=autoescape, trim_blocks=True, lstrip_blocks=True,
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.globals.update(PROPERTIES=PROPERTIES, STATUS_WORD=STATUS_WORD, VERDICT_WORD=VERDICT_WORD,
-                       fmt_value=_fmt_value)
+                       ORACLE_SUMMARY=ORACLE_SUMMARY, fmt_value=_fmt_value)
     env.filters.update(seconds=lambda s: f"{s:.2f} s", plural=_plural)
     return env
 
