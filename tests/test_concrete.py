@@ -1,8 +1,8 @@
 """The concrete resolvers: kernel facts they encode, and their agreement with the models.
 
-Where a concrete resolver and its model disagree, the difference is a finding about the model
-(or the resolver); every one found so far is listed in KNOWN_DIFFERENCES with its reason, so a
-new difference fails this test until someone decides which side is right (docs/fuzzing.md).
+A concrete resolver and its model must agree on every call in every admitted state: there is
+no list of tolerated differences. When they differ, one side is wrong; the fix goes to the
+side the kernel source contradicts, with the citation (docs/fuzzing.md, "Findings").
 """
 
 from __future__ import annotations
@@ -22,48 +22,20 @@ from polykfunc.model import load_model, resolve_target
 from polykfunc.model import semantics as sem
 from polykfunc.crosscheck.strategies import admitted_states
 
-RCU, SLEEP, NULL, LSM_SKB, TIMER_RCU = ("rcu-protected", "sleepable-in-timer-callback", "null-task",
-                                         "lsm-shares-the-tracing-hook", "timer-callback-is-in-rcu")
-
-#: (kfunc, reason) pairs where the model and the kernel-shaped resolver are known to differ
-KNOWN_DIFFERENCES = {
-    "sched_ext@v6.12": {
-        ("bpf_iter_scx_dsq_new", TIMER_RCU),
-        *((k, NULL) for k in ("scx_bpf_select_cpu_dfl", "scx_bpf_dispatch_from_dsq",
-                              "scx_bpf_dispatch_vtime_from_dsq", "scx_bpf_task_running", "scx_bpf_task_cpu")),
-    },
-    "sched_ext@v7.1": {
-        *((k, RCU) for k in ("bpf_iter_scx_dsq_new", "scx_bpf_cpu_curr", "scx_bpf_dsq_peek")),
-        *((k, NULL) for k in ("scx_bpf_task_cpu", "scx_bpf_task_running", "scx_bpf_task_set_dsq_vtime",
-                              "scx_bpf_task_set_slice")),
-    },
-    "sched_ext@newest": {
-        *((k, RCU) for k in ("bpf_iter_scx_dsq_new", "scx_bpf_cid_curr", "scx_bpf_cpu_curr",
-                             "scx_bpf_dsq_peek", "scx_bpf_tid_to_task")),
-        *((k, NULL) for k in ("scx_bpf_task_cid", "scx_bpf_task_cpu", "scx_bpf_task_running",
-                              "scx_bpf_task_set_dsq_vtime")),
-    },
-    "verifier@specialize": {("bpf_dynptr_from_skb", LSM_SKB)},
-}
-
-
-def reason(model_outcome: str, ours: str, why: str, view: dict) -> str:
-    """A short tag for why the resolver and the model differ."""
-    if "requires RCU critical section" in why:
-        return RCU
-    if "NULL pointer" in why:
-        return NULL
-    if "sleepable" in why and view.get("subprog") == "async_cb":
-        return SLEEP
-    if model_outcome == REJECTED and view.get("subprog") == "async_cb":
-        return TIMER_RCU
-    if model_outcome == REJECTED and view.get("prog_type") == "LSM":
-        return LSM_SKB
-    return f"{model_outcome} != {ours} ({why})"
-
-
-MODELS = {name: load_model(resolve_target(name)) for name in KNOWN_DIFFERENCES}
+MODELS = {name: load_model(resolve_target(name)) for name in bundled_resolvers()}
 EXAMPLES = {"sched_ext@v6.12": 150, "sched_ext@v7.1": 80, "sched_ext@newest": 60, "verifier@specialize": 150}
+
+
+def differences(name: str, view: dict, tracked: dict, arg: dict, env) -> list[str]:
+    """Every kfunc of the model on which the resolver and the model pick differently here."""
+    model, r = MODELS[name], bundled_resolver(name)
+    out = []
+    for k in model.kfuncs:
+        theirs = sem.outcome_name(k, sem.decide(model, k, env).outcome)
+        ours, why = r.explain(k.name, view, tracked, arg)
+        if not same_choice(theirs, ours):
+            out.append(f"{k.name}: model {theirs}, kernel {ours} ({why})")
+    return out
 
 
 def test_every_bundled_resolver_decides_every_kfunc_of_its_model():
@@ -75,21 +47,15 @@ def test_every_bundled_resolver_decides_every_kfunc_of_its_model():
             assert r.covers(k.name)
 
 
-@pytest.mark.parametrize("name", list(KNOWN_DIFFERENCES))
+@pytest.mark.parametrize("name", list(MODELS))
 def test_resolver_agrees_with_the_model_in_every_admitted_state(name):
-    model, r = MODELS[name], bundled_resolver(name)
+    model = MODELS[name]
 
     @settings(max_examples=EXAMPLES[name], suppress_health_check=list(HealthCheck))
     @given(admitted_states(model))
     def check(state):
         view, tracked, arg = state.part("view"), state.part("tracked"), state.part("arg")
-        for k in model.kfuncs:
-            theirs = sem.outcome_name(k, sem.decide(model, k, state.env).outcome)
-            ours, why = r.explain(k.name, view, tracked, arg)
-            if not same_choice(theirs, ours):
-                tag = reason(theirs, ours, why, view)
-                assert (k.name, tag) in KNOWN_DIFFERENCES[name], \
-                    f"new difference in {state.context}: {k.name}: model {theirs}, kernel {ours}: {tag}"
+        assert not differences(name, view, tracked, arg, state.env), state.context
 
     check()
 
@@ -187,6 +153,66 @@ def test_select_cpu_from_kfunc_three_cases():
     assert cpu_call(v71, ks, member="enqueue", locked_rq=1, task_cpu=1) == "held_rq"
     assert cpu_call(v71, ks, member="enqueue", locked_rq=1, task_cpu=2) == REFUSED     # cross-task
     assert cpu_call(v71, ks, member="init") == "take_pi"
+
+
+# ---------------------------------------------------------------------- the verifier's call-site checks
+
+INIT = {**SCX_OP, "member": "init", "sleepable": True, "in_rcu": False, "in_spin_lock": False,
+        "in_preempt_off": False, "in_irq_off": False}
+NO_TASK = {"task": "none", "task_cpu": 0, "cpu": 0}
+A_TASK = {"task": "other", "task_cpu": 1, "cpu": 0}
+
+
+@pytest.mark.parametrize("mod, kfunc", [
+    (v612, "scx_bpf_task_running"), (v612, "scx_bpf_select_cpu_dfl"), (v612, "scx_bpf_dispatch_from_dsq"),
+    (v71, "scx_bpf_task_cpu"), (v71, "scx_bpf_task_set_slice"), (v71, "scx_bpf_task_set_dsq_vtime"),
+    (newest, "scx_bpf_task_cid"), (newest, "scx_bpf_task_running"),
+])
+def test_a_null_task_into_a_kf_rcu_argument_does_not_load(mod, kfunc):
+    """check_kfunc_args: a NULL (or maybe-NULL) pointer into a KF_RCU argument is rejected."""
+    view = {**INIT, "sleepable": False}
+    out, why = mod.explain(kfunc, view, {"kf_mask": frozenset(), "locked_rq": -1}, NO_TASK)
+    assert out == REJECTED and "NULL pointer" in why
+    assert "NULL pointer" not in mod.explain(kfunc, view, {"kf_mask": frozenset(), "locked_rq": -1}, A_TASK)[1]
+
+
+@pytest.mark.parametrize("mod, kfunc", [(v71, "scx_bpf_dsq_peek"), (v71, "bpf_iter_scx_dsq_new"),
+                                        (v71, "scx_bpf_cpu_curr"), (newest, "scx_bpf_tid_to_task")])
+def test_rcu_protected_kfuncs_need_an_rcu_section_in_sleepable_code(mod, kfunc):
+    """check_kfunc_call: KF_RCU_PROTECTED outside in_rcu_cs() (b9c5d822f677): an RCU region or
+    a lock, or code that is not sleepable (a bpf_timer callback is not); preempt-off is not."""
+    assert mod.explain(kfunc, INIT, {}, NO_TASK)[1].endswith("requires RCU critical section protection")
+    assert mod.resolve(kfunc, {**INIT, "in_preempt_off": True}, {}, NO_TASK) == REJECTED
+    assert mod.resolve(kfunc, {**INIT, "in_rcu": True}, {}, NO_TASK) != REJECTED
+    assert mod.resolve(kfunc, {**INIT, "sleepable": False}, {}, NO_TASK) != REJECTED
+    assert mod.resolve(kfunc, {**INIT, "subprog": "async_cb"}, {}, NO_TASK) != REJECTED
+
+
+def test_v612_timer_callback_of_a_sleepable_program_counts_as_sleepable():
+    """6.12.118: in_sleepable() is prog->sleepable, also in a bpf_timer callback (fixed by
+    469d638d1520). So the dsq iterator is untrusted there (in_rcu_cs() is false) and
+    scx_bpf_create_dsq() passes KF_SLEEPABLE; the newer verifier decides both the other way."""
+    timer = {**INIT, "subprog": "async_cb"}
+    assert v612.resolve("bpf_iter_scx_dsq_new", timer, {"kf_mask": frozenset()}, NO_TASK) == REJECTED
+    assert v612.resolve("bpf_iter_scx_dsq_new", {**timer, "in_rcu": True}, {"kf_mask": frozenset()}, NO_TASK) != REJECTED
+    assert v612.resolve("scx_bpf_create_dsq", timer, {"kf_mask": frozenset()}, NO_TASK) == "alloc"
+    assert v71.resolve("scx_bpf_create_dsq", timer, {}, NO_TASK) == REJECTED
+    assert v71.resolve("bpf_iter_scx_dsq_new", timer, {}, NO_TASK) == "body"
+
+
+def test_the_models_state_the_same_checks():
+    """The model side of the checks above: the v6.12 model declares the timer-callback bug, and
+    no model lets a NULL task or an unprotected KF_RCU_PROTECTED call through."""
+    bugs = {b.id: b for b in MODELS["sched_ext@v6.12"].known_bugs}
+    assert bugs["timer-callback-create-dsq"].fixed_by == "469d638d1520"
+    for name in ("sched_ext@v7.1", "sched_ext@newest"):
+        m = MODELS[name]
+        for k in m.kfuncs:
+            if "RCU_PROTECTED" in k.flags:
+                env = {("view", n, 0): v for n, v in {**INIT, "prog_type": "SYSCALL", "st_ops": "none",
+                                                      "member": "none", "cid_form": False}.items()}
+                from polykfunc.model.expr import evaluate
+                assert not evaluate(sem.load_admitted(m, k), env), (name, k.name)
 
 
 # ---------------------------------------------------------------------- kernel facts, verifier

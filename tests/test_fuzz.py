@@ -127,18 +127,34 @@ def test_proofs_hold_on_concrete_states_of_bundled_models(name):
 
 # ---------------------------------------------------------------------- (c) counterexamples replay
 
-@pytest.mark.parametrize("name", ["sched_ext@v6.12", "sched_ext@v7.1", "sched_ext@newest", "verifier@specialize"])
+RESOLVED = ["sched_ext@v6.12", "sched_ext@v7.1", "sched_ext@newest", "verifier@specialize"]
+
+
+@pytest.mark.parametrize("name", RESOLVED)
 def test_every_z3_counterexample_replays_on_the_concrete_resolver(name):
-    """(c). The only exceptions: counterexamples in which the program passes a NULL task to a
-    KF_RCU kfunc (the verifier rejects such a program; the v6.12 model lets it through, see
-    the NULL-task difference in tests/test_concrete.py): z3 picks them for real bugs too, e.g.
-    cgroup-move-dispatch-from-dsq-relocks, because the model leaves arg.task free."""
+    """(c), with no exception: z3's witnesses are calls the kernel can make (no NULL task into
+    a KF_RCU argument, no KF_RCU_PROTECTED call outside an RCU section)."""
     m = load_model(resolve_target(name))
     found = check_counterexamples(m, bundled_resolver(name), Proofs.of(m))
-    unexpected = [f for f in found if "NULL pointer" not in f.why]
-    assert not unexpected, [f.message for f in unexpected]
-    if name != "sched_ext@v6.12":
-        assert not found, [f.message for f in found]
+    assert not found, [f.message for f in found]
+
+
+# ---------------------------------------------------------------------- the CI sample of the seed sweep
+
+def test_every_bundled_model_with_a_resolver_is_fuzzed_here():
+    from polykfunc.crosscheck.concrete import bundled_resolvers
+    assert sorted(bundled_resolvers()) == sorted(RESOLVED)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("name", RESOLVED)
+def test_fuzz_finds_nothing_on_the_bundled_models(name, seed):
+    """The first seeds of the sweep in docs/fuzzing.md (`polykfunc fuzz M --examples 300
+    --seed S`, S in 1..20): conformance, safety, prover soundness and replay all hold."""
+    m = load_model(resolve_target(name))
+    report = fuzz(m, bundled_resolver(name), examples=300, seed=seed)
+    assert report.states >= 300
+    assert not report.failures, [f"{f.kind}: {f.message} ({f.why})" for f in report.failures]
 
 
 # ---------------------------------------------------------------------- load time, at any call site

@@ -44,8 +44,11 @@ OP_SLEEPABLE(amb_init)
 {
 	s32 ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
 
+	/* the dsq iterator is KF_RCU_PROTECTED: sleepable code needs an RCU section */
+	bpf_rcu_read_lock();
 	if (!ret)
 		move_first(SHARED_DSQ);
+	bpf_rcu_read_unlock();
 	return ret;
 }
 

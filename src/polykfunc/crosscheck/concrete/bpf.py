@@ -7,7 +7,8 @@ filters of that hook (``btf_kfunc_is_allowed``), and the per-call-site checks of
 
 Sources (paraphrased, never copied): kernel/bpf/btf.c and kernel/bpf/verifier.c of
 torvalds/linux b9c5d822f677 (the tree shared/domain/verifier.md describes), and the same
-functions in v6.12 where they differ (noted where they are used).
+functions in v6.12 (Debian linux-source-6.12, 6.12.118) where they differ: a
+:class:`VerifierRules` value says which of the two a resolver follows.
 
 A program is described by :class:`BpfProg`, built from a model's ``view.*`` values by
 :func:`prog_from_view`; nothing here reads a model's rule tables.
@@ -53,6 +54,35 @@ def bpf_prog_type_to_kfunc_hook(prog_type: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class VerifierRules:
+    """The call-site rules of one verifier version, where they changed after v6.12.
+
+    ``async_cb_inherits_sleepable``: in_sleepable() is ``prog->sleepable ||
+    cur_state->in_sleepable``, so a bpf_timer callback of a sleepable program counts as
+    sleepable (v6.10 .. 469d638d1520 "bpf: Fix sleepable context for async callbacks",
+    Oct 2025; still so in 6.12.118). Afterwards it is ``cur_state->in_sleepable`` alone,
+    false in a bpf_timer callback.
+
+    ``rcu_protected_at_call``: check_kfunc_call() rejects a KF_RCU_PROTECTED kfunc called
+    outside in_rcu_cs() ("bpf: Enforce RCU protection for KF_RCU_PROTECTED", Sep 2025).
+    Before, only iterators carried the flag: bpf_iter_*_new() marked the iterator
+    PTR_UNTRUSTED outside an RCU section, and its _next()/_destroy() then failed ("expected
+    an RCU CS"), so the program could not load either (the iterator is a reference that
+    must be destroyed).
+    """
+
+    name: str
+    async_cb_inherits_sleepable: bool
+    rcu_protected_at_call: bool
+
+
+#: kernel/bpf/verifier.c as in v6.12 (6.12.118) and v6.15
+VERIFIER_6_12 = VerifierRules("v6.12", async_cb_inherits_sleepable=True, rcu_protected_at_call=False)
+#: kernel/bpf/verifier.c as in b9c5d822f677 (the 7.x trees the filter-era models read)
+VERIFIER_B9C5 = VerifierRules("b9c5d822f677", async_cb_inherits_sleepable=False, rcu_protected_at_call=True)
+
+
+@dataclass(frozen=True)
 class BpfProg:
     """What the verifier knows about a program and one of its call sites.
 
@@ -74,11 +104,15 @@ class BpfProg:
     in_spin_lock: bool = False
     subprog: str = "main"
     extra: Mapping[str, object] = field(default_factory=dict)
+    rules: VerifierRules = VERIFIER_B9C5
 
     @property
     def in_sleepable(self) -> bool:
         """verifier.c: in_sleepable(): ``cur_state->in_sleepable``, which starts from
-        ``prog->sleepable`` and is false in a bpf_timer callback (push_async_cb)."""
+        ``prog->sleepable`` and is false in a bpf_timer callback (push_async_cb); before
+        469d638d1520 also true wherever ``prog->sleepable`` is (see :class:`VerifierRules`)."""
+        if self.rules.async_cb_inherits_sleepable:
+            return self.sleepable
         return self.sleepable and self.subprog != "async_cb"
 
     def in_sleepable_context(self) -> bool:
@@ -97,8 +131,8 @@ _ST_OPS = {"none": None, "sched_ext_ops": "bpf_sched_ext_ops",
            "sched_ext_ops_cid": "bpf_sched_ext_ops_cid", "other": "other"}
 
 
-def prog_from_view(view: Mapping[str, object]) -> BpfProg:
-    """The program and call site a model's ``view.*`` values describe."""
+def prog_from_view(view: Mapping[str, object], rules: VerifierRules = VERIFIER_B9C5) -> BpfProg:
+    """The program and call site a model's ``view.*`` values describe, checked by ``rules``."""
     member = view.get("member", "none")
     return BpfProg(
         type=str(view.get("prog_type", "UNSPEC")),
@@ -112,6 +146,7 @@ def prog_from_view(view: Mapping[str, object]) -> BpfProg:
         in_spin_lock=bool(view.get("in_spin_lock", False)),
         subprog=str(view.get("subprog", "main")),
         extra=dict(view),
+        rules=rules,
     )
 
 
@@ -186,21 +221,28 @@ class VerifierReject(Exception):
 def check_kfunc_call(registry: KfuncRegistry, kfunc: str, prog: BpfProg,
                      null_args: tuple[str, ...] = ()) -> None:
     """verifier.c: the per-call-site checks of check_kfunc_call() that depend on the
-    context, in the order the verifier makes them (b9c5d822f677).
+    context, in the order the verifier makes them (b9c5d822f677; v6.12 where
+    ``prog.rules`` says so).
 
-    ``null_args`` names the pointer arguments the program passes as NULL; a NULL into a
-    pointer argument of a KF_RCU or KF_TRUSTED_ARGS kfunc (every sched_ext kfunc taking a
-    task) does not verify (check_kfunc_args: "must be referenced, trusted, or rcu").
-    Raises :class:`VerifierReject`.
+    ``null_args`` names the pointer arguments the program passes as NULL (or as a pointer
+    the verifier knows may be NULL). check_kfunc_args() rejects such an argument of a
+    KF_RCU or KF_TRUSTED_ARGS kfunc unless it is ``__nullable`` ("Possibly NULL pointer
+    passed to trusted arg%d", v6.12 and b9c5d822f677; since "bpf: Make KF_TRUSTED_ARGS
+    default", Jan 2026, every kfunc's pointer arguments are trusted). No sched_ext task
+    argument is ``__nullable``. Raises :class:`VerifierReject`.
     """
     if not registry.btf_kfunc_is_allowed(kfunc, prog):
         raise VerifierReject(f"calling kernel function {kfunc} is not allowed")
     flags = registry.kfunc_flags(kfunc)
+    if KF_SLEEPABLE in flags and not prog.in_sleepable:
+        raise VerifierReject(f"program must be sleepable to call sleepable kfunc {kfunc}")
     if null_args and flags & {KF_RCU, KF_TRUSTED_ARGS}:
         raise VerifierReject(f"{kfunc}: possibly NULL pointer passed to trusted arg ({', '.join(null_args)})")
     if KF_SLEEPABLE in flags and not prog.in_sleepable_context():
-        raise VerifierReject(f"program must be sleepable to call sleepable kfunc {kfunc}"
-                             if not prog.in_sleepable else
-                             f"kernel func {kfunc} is sleepable within an RCU/preempt/IRQ/lock region")
+        raise VerifierReject(f"kernel func {kfunc} is sleepable within an RCU/preempt/IRQ/lock region")
     if KF_RCU_PROTECTED in flags and not prog.in_rcu_cs():
-        raise VerifierReject(f"kernel func {kfunc} requires RCU critical section protection")
+        if prog.rules.rcu_protected_at_call:
+            raise VerifierReject(f"kernel func {kfunc} requires RCU critical section protection")
+        if KF_ITER_NEW in flags:
+            # process_iter_arg() on the iterator's _next()/_destroy(), which the program must call
+            raise VerifierReject(f"expected an RCU CS when using the iterator {kfunc} created")

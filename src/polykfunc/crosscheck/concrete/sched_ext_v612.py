@@ -10,6 +10,10 @@ type: BPF could not restrict kfuncs per member yet), the unlocked set also for S
 any set for STRUCT_OPS, TRACING (whose hook LSM programs share) and SYSCALL; no set has a
 filter. Run time: each kfunc checks ``current->scx.kf_mask`` with ``scx_kf_allowed()`` and
 friends, and picks its variant from ``direct_dispatch_task`` and ``SCX_RQ_IN_BALANCE``.
+
+The verifier's call-site checks are v6.12's (``VERIFIER_6_12``, read in Debian's 6.12.118
+kernel/bpf/verifier.c): a bpf_timer callback of a sleepable program counts as sleepable, and
+KF_RCU_PROTECTED is enforced through the iterator's _next()/_destroy().
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from .bpf import (
-    KF_ACQUIRE, KF_ITER_DESTROY, KF_ITER_NEW, KF_ITER_NEXT, KF_RCU, KF_RCU_PROTECTED, KF_RELEASE,
+    VERIFIER_6_12, KF_ACQUIRE, KF_ITER_DESTROY, KF_ITER_NEW, KF_ITER_NEXT, KF_RCU, KF_RCU_PROTECTED, KF_RELEASE,
     KF_RET_NULL, KF_SLEEPABLE, KF_TRUSTED_ARGS, KfuncRegistry, btf_id_set,
 )
 from .scx import IS_ERR, ERR_PTR_ESRCH, direct_dispatch_task, run_call, scx_error, subject_tasks, task_arg
@@ -244,7 +248,8 @@ def explain(kfunc: str, view: Mapping[str, object], tracked: Mapping[str, object
             arg: Mapping[str, object]) -> tuple[str, str]:
     """The outcome of a call of ``kfunc`` in v6.12, and the kernel's reason for it."""
     body = BODIES[kfunc]
-    return run_call(REGISTRY, kfunc, view, lambda: body(Current(tracked, arg), task_arg(arg), arg), kfunc in TASK_ARG, arg)
+    return run_call(REGISTRY, kfunc, view, lambda: body(Current(tracked, arg), task_arg(arg), arg), kfunc in TASK_ARG, arg,
+                    VERIFIER_6_12)
 
 
 def resolve(kfunc: str, view: Mapping[str, object], tracked: Mapping[str, object],

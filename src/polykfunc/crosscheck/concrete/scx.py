@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from . import REFUSED, REJECTED
-from .bpf import KfuncRegistry, VerifierReject, check_kfunc_call, prog_from_view
+from .bpf import VERIFIER_B9C5, KfuncRegistry, VerifierReject, VerifierRules, check_kfunc_call, prog_from_view
 
 
 class ScxError(Exception):
@@ -98,13 +98,18 @@ Body = Callable[..., str]
 
 
 def run_call(registry: KfuncRegistry, kfunc: str, view: Mapping[str, object], body: Callable[[], str],
-             takes_task: bool, arg: Mapping[str, object]) -> tuple[str, str]:
-    """Load time, then run time: the verifier's checks on the call site, then the kfunc body.
+             takes_task: bool, arg: Mapping[str, object], rules: VerifierRules = VERIFIER_B9C5) -> tuple[str, str]:
+    """Load time, then run time: the verifier's checks on the call site (as ``rules`` has
+    them), then the kfunc body.
+
+    A task argument the program passes as NULL (``arg.task == 'none'``) is one the verifier
+    sees as NULL or maybe-NULL: its register tracking is sound, so a NULL cannot reach a
+    kfunc through a register it typed non-NULL.
 
     Returns ``(outcome, why)``: the implementation the body reaches, REJECTED or REFUSED, and
     the verifier's or the kfunc's message (or ``"ok"``).
     """
-    prog = prog_from_view(view)
+    prog = prog_from_view(view, rules)
     try:
         null = ("p",) if takes_task and task_arg(arg) is None else ()
         check_kfunc_call(registry, kfunc, prog, null)
