@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus checker kernel-6.12 bench-import
+.PHONY: prove test bench setup clean corpus checker kernel-6.12 kernel-newest bench-import
 
 setup: $(STAMP)
 
@@ -49,6 +49,17 @@ kernel-6.12: $(STAMP)
 	$(BIN)/polykfunc import-kernel $(KTREE) -o model/bundled/kernel/v6.12 --regenerate "make kernel-6.12" \
 	  --label "Debian linux-source-6.12 $$(dpkg-query -W -f='$${Version}' linux-source-6.12)"
 	$(BIN)/polykfunc drift sched_ext@v6.12 $(KTREE) --explained model/bundled/kernel/v6.12/explained-drift.txt
+
+## kernel-newest: regenerate model/bundled/kernel/newest from the partial tree of excerpts of torvalds/linux
+## d023aa69c3b5 in $(KERNEL_SRC)/newest-partial (model/bundled/kernel/newest/provenance.json says which
+## files, commits and chars; fetch them with the search tool's read_file, see docs/kernel-import.md)
+NEWEST_TREE = $(KERNEL_SRC)/newest-partial
+kernel-newest: $(STAMP)
+	@test -d $(NEWEST_TREE) || { echo "no $(NEWEST_TREE): fetch the files model/bundled/kernel/newest/provenance.json lists (docs/kernel-import.md, 'The newest trees')" >&2; exit 2; }
+	$(BIN)/polykfunc import-kernel $(NEWEST_TREE) -o model/bundled/kernel/newest --kernel newest \
+	  --provenance model/bundled/kernel/newest/provenance.json --regenerate "make kernel-newest" \
+	  --commit d023aa69c3b5f22a442fb67a37f17b04602eb43f \
+	  --label "torvalds/linux d023aa69c3b5 (partial: 1 file, excerpts; see provenance.json)"
 
 ## bench-import: time import-kernel on the Debian 6.12 tree (docs/performance.md)
 bench-import: $(STAMP)

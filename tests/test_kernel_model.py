@@ -109,3 +109,26 @@ def test_check_prog_style_use_of_a_generic_kfunc(layer, tmp_path):
     assert sem.outcome_name(k, evaluate(out, env)) == sem.outcome_name(k, sem.REJECTED)
     env[("view", "sleepable", 0)] = True
     assert sem.outcome_name(k, evaluate(out, env)) == "call"
+
+
+def test_newest_layer_records_every_fetched_file_and_commit():
+    """The partial newest layer names, in every generated header, each file of its tree and its commit."""
+    d = bundled_root() / "kernel" / "newest"
+    prov = json.loads((d / "provenance.json").read_text())
+    inv = json.loads((d / "inventory.json").read_text())
+    assert inv["provenance"] == prov
+    assert {k["file"] for k in inv["kfuncs"]} <= {f["path"] for f in prov["files"]}
+    for name in ("model.toml", "kfuncs.toml", "sets.toml"):
+        text = (d / name).read_text()
+        for f in prov["files"]:
+            assert f"# source: {f['path']} = {f['repo']}@{f['commit']}" in text
+
+
+def test_import_kernel_rejects_a_bad_provenance_file(tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "kernel" / "bpf").mkdir(parents=True)
+    bad = tmp_path / "prov.json"
+    bad.write_text('{"note": "x", "files": [{"path": "a.c"}]}')
+    r = CliRunner().invoke(cli, ["import-kernel", str(tree), "--provenance", str(bad), "--json"])
+    assert r.exit_code == 2
+    assert "files[0] lacks repo, commit, fetched" in r.output

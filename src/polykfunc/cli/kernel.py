@@ -34,19 +34,26 @@ Exit codes:
 @click.option("--commit", default=None, help="The tree's commit, recorded in the generated model.")
 @click.option("--kernel", "kernel_name", default=None, help="The model's kernel label (default vMAJOR.MINOR).")
 @click.option("--regenerate", default=None, help="The command that regenerates the output (written in the header).")
+@click.option("--provenance", type=click.Path(dir_okay=False), default=None,
+              help="A JSON file saying where each file of a partial tree came from ({\"note\": ..., \"files\": "
+                   "[{\"path\", \"repo\", \"commit\", \"fetched\"}]}); recorded in inventory.json and the headers.")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True, help="Processes to parse with.")
 @click.option("--json", "as_json", is_flag=True, help="Print the inventory as JSON on stdout (one object per kfunc under 'kfuncs').")
-def import_kernel(src, out_dir, subsystem, label, commit, kernel_name, regenerate, jobs, as_json):
+def import_kernel(src, out_dir, subsystem, label, commit, kernel_name, regenerate, provenance, jobs, as_json):
     """Read kfunc sets, flags, registrations, filters, __bpf_kfunc definitions, the verifier's tables
     and struct_ops members from the kernel source tree SRC (no compiler, no configured tree)."""
     from polykfunc.kernel.generate import write_model
     from polykfunc.kernel.importer import import_tree
     t0 = time.perf_counter()
     try:
+        prov = read_provenance(provenance) if provenance else None
         inv = import_tree(src, label=label, commit=commit, jobs=jobs, subsystem=subsystem)
     except UsageError as e:
         _fail(e)
     data = inv.to_json()
+    if prov:
+        data["provenance"] = prov
+        data["files_note"] = prov["note"]
     data["generated"] = time.strftime("%Y-%m-%d")
     if kernel_name:
         data["model_kernel"] = kernel_name
@@ -66,6 +73,26 @@ def import_kernel(src, out_dir, subsystem, label, commit, kernel_name, regenerat
                    f"{len(inv.struct_ops)} struct_ops; {inv.tree.files_parsed} of {inv.tree.files_scanned} files "
                    f"parsed in {time.perf_counter() - t0:.1f}s; {len(inv.skips)} skipped")
     sys.exit(EXIT_OK)
+
+
+def read_provenance(path: str) -> dict:
+    """The provenance file of a partial tree: ``{"note": str, "files": [{"path", "repo", "commit",
+    "fetched"}]}`` (UsageError naming the file and what is wrong otherwise)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read the provenance file: {e.strerror or e}")
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path}:{e.lineno}: not JSON: {e.msg}")
+    if not isinstance(data, dict) or not isinstance(data.get("note"), str) or not isinstance(data.get("files"), list):
+        raise UsageError(f"{path}: a provenance file is an object with a string 'note' and a list 'files'")
+    for i, f in enumerate(data["files"]):
+        missing = [k for k in ("path", "repo", "commit", "fetched") if not isinstance(f, dict) or not isinstance(f.get(k), str)]
+        if missing:
+            raise UsageError(f"{path}: files[{i}] lacks {', '.join(missing)} (each file names its path, repo, "
+                             "commit and what of it was fetched)")
+    return data
 
 
 @click.command("drift", epilog="""\b

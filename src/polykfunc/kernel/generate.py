@@ -47,7 +47,9 @@ def generate(inv: dict) -> dict[str, str]:
     tree = inv["tree"]
     ver = tree.get("version") or tree.get("label")
     tag = f"({tree['label']})"
-    all_types = [p["name"] for p in inv.get("prog_types", [])]
+    # a partial tree without include/uapi/linux/bpf.h: the program types its registrations make visible
+    all_types = [p["name"] for p in inv.get("prog_types", [])] or sorted(
+        {t for s in registered_sets(inv).values() for t in s["visible"]})
     sleepable_types = set(next((r["refs"] for r in inv["verifier_refs"] if r["function"] == "can_be_sleepable"), []))
     header = _header(inv)
     unknown_flags = sorted({f for k in inv["kfuncs"] for f in k["flags"] if f not in KNOWN_FLAGS})
@@ -101,6 +103,8 @@ def _header(inv: dict) -> str:
         f"# files: {inv.get('files_note') or 'every .c file of the tree outside tools/, samples/, Documentation/, scripts/'}",
         f"# generated: {inv.get('generated', 'unknown date')}",
         f"# regenerate: {inv.get('regenerate', 'polykfunc import-kernel TREE -o DIR')}",
+        *[f"# source: {f['path']} = {f['repo']}@{f['commit']} ({f['fetched']})"
+          for f in (inv.get("provenance") or {}).get("files", [])],
         "# facts: inventory.json in this folder (the import these files are generated from)",
         "", ""])
 
