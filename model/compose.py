@@ -13,8 +13,9 @@ validation:
   ``view.prog_type == ...`` or ``in [...]``; one that pins none covers every type);
 - kfuncs: the overlay's, plus every base kfunc the overlay does not define. A kfunc both
   define keeps the overlay's semantics, but its ``flags`` must equal the base's;
-- known bugs: the overlay's only (the base's own findings are about its own generic contexts,
-  which the overlay's contexts replace; prove the base alone to see them).
+- known bugs: the overlay's, plus the base's about the kfuncs the base added (a generic
+  kfunc's finding follows it into whichever contexts the composition has; a kfunc the
+  overlay redefines is described by the overlay's known bugs only).
 
 Any disagreement is a :class:`SpecError` naming both files and lines.
 """
@@ -89,10 +90,16 @@ def compose(overlay: Table, base: Table, base_name: str) -> tuple[Table, tuple[s
     out["context"] = _contexts(overlay.get("context"), base.get("context"), overlay, base)
     kfuncs, added = _kfuncs(overlay.get("kfunc"), base.get("kfunc"), overlay, base, base_name)
     out["kfunc"] = kfuncs
-    out["known_bug"] = list(overlay.get("known_bug", []))   # the base's findings are proved on the base alone
+    out["known_bug"] = _known_bugs(overlay.get("known_bug", []), base.get("known_bug", []), set(added))
     for key in [k for k in out if out[k] is None]:
         del out[key]
     return out, added
+
+
+def _known_bugs(o: list, b: list, added: set[str]) -> list:
+    ids = {item.get("id") for item in o if isinstance(item, Table)}
+    return list(o) + [item for item in b if isinstance(item, Table) and item.get("kfunc") in added
+                      and item.get("id") not in ids]
 
 
 def _merged(o: Table | None, b: Table | None, doc: Table) -> Table:

@@ -120,7 +120,8 @@ def drift(model: Model, inv: Inventory, subsystem: str | None = None) -> list[Di
     diffs: list[Difference] = []
     mk = {k.name: k for k in model_kfuncs(model)}
     kk = kernel_kfuncs(inv, model, subsystem)
-    set_names = [s.name for s in model.kfunc_sets]
+    own_sets = {s for k in mk.values() for s in k.sets}     # a composed model's base sets are the tree's lists
+    set_names = [s.name for s in model.kfunc_sets if not model.base_kfuncs or s.name in own_sets]
     for name in sorted(set(kk) - set(mk)):
         diffs.append(Difference("kfunc-added", name, "in the tree, not in the model", "-", str(kk[name].place)))
     for name in sorted(set(mk) - set(kk)):

@@ -6,8 +6,15 @@ files byte for byte (a test checks it), so generated files can never drift from 
 
 What a flag means at load time is the verifier's (kernel/bpf/verifier.c: check_kfunc_call,
 read in 6.12): a KF_SLEEPABLE kfunc needs a sleepable program and no RCU or preempt-off region
-around the call. KF_RCU_PROTECTED only marks the iterator untrusted outside an RCU section
-in 6.12 (no rejection), so it adds no rule.
+around the call. A KF_RCU_PROTECTED iterator constructor (KF_ITER_NEW) called outside in_rcu_cs()
+gets an untrusted iterator (mark_stack_slots_iter) whose _next()/_destroy() are refused ("expected
+an RCU CS", is_iter_reg_valid_init) and which must be destroyed (check_reference_leak): the program
+does not load, so the layer rejects that call. (Trees with 'bpf: Enforce RCU protection for
+KF_RCU_PROTECTED' also reject other KF_RCU_PROTECTED kfuncs at the call; in 6.12 every
+KF_RCU_PROTECTED kfunc is an iterator constructor, and the importer does not detect that commit.)
+
+Findings the generated semantics predicts are written as known bugs; when a pattern's upstream
+fix is known (:data:`KNOWN_FIXES`), each carries ``fixed_by`` and the evidence.
 """
 
 from __future__ import annotations
@@ -25,6 +32,25 @@ VERIFIER_SRC = "kernel/bpf/verifier.c: check_kfunc_call, in_sleepable"
 #: a KF_SLEEPABLE kfunc's legitimate calls: a sleepable program, no region, not an async callback
 SLEEPABLE_CONTRACT = (" and view.sleepable and not (view.in_spin_lock or view.in_irq_off or view.in_rcu"
                       " or view.in_preempt_off) and view.subprog != 'async_cb'")
+
+#: a KF_RCU_PROTECTED iterator constructor's call stays usable only inside in_rcu_cs()
+RCU_CS = "not view.sleepable or view.in_rcu or view.in_spin_lock"
+OUTSIDE_RCU_CS = "view.sleepable and not (view.in_rcu or view.in_spin_lock)"
+RCU_PROTECTED_SRC = ("kernel/bpf/verifier.c: mark_stack_slots_iter, is_iter_reg_valid_init, process_iter_arg, "
+                     "in_rcu_cs, check_reference_leak (KF_RCU_PROTECTED)")
+
+#: recognised finding patterns (the id prefix the generator writes) -> the upstream commit that
+#: fixes them, with the evidence: read it before adding a row
+KNOWN_FIXES = {
+    "sleepable-kfunc-in-async-callback": {
+        "fixed_by": "469d638d1520",
+        "evidence": ("commit 469d638d1520 'bpf: Fix sleepable context for async callbacks' (Oct 2025, "
+                     "Fixes: 81f1d7a583fa): an async callback is verified as non-sleepable (bpf_wq "
+                     "callbacks aside); a 6.18 kernel refuses it (polykfunc oracle --kfunc "
+                     "bpf_copy_from_user_str: syscall.s timer_cb 'program must be sleepable to call "
+                     "sleepable kfunc')"),
+    },
+}
 
 
 #: where verifier.c is not in the import: the verifier's rule after the upstream fix of in_sleepable()
@@ -88,7 +114,7 @@ def _known_bugs(inv: dict, tag: str) -> str:
     """The one finding the generic semantics predicts for every KF_SLEEPABLE kfunc (open, unconfirmed)."""
     src = next((f"{r['file']}:{r['line']}: can_be_sleepable" for r in inv["verifier_refs"]
                 if r["function"] == "can_be_sleepable"), "kernel/bpf/verifier.c")
-    out = ["# Open findings the generic layer predicts (confirmed = false: for a kernel developer's review).",
+    out = ["# Findings the generic layer predicts; fixed_by names the upstream fix of a recognised pattern.",
            "# The verifier checks an asynchronous callback (bpf_timer, bpf_wq) armed by a sleepable program",
            "# as sleepable (in_sleepable() reads prog->sleepable), so a KF_SLEEPABLE kfunc is accepted there;",
            "# a bpf_timer callback runs in softirq context, where sleeping is not allowed.", ""]
@@ -104,11 +130,21 @@ def _known_bugs(inv: dict, tag: str) -> str:
         if "SLEEPABLE" not in k["flags"] or not visible & can_sleep:
             continue
         for prop, what in (("safety", "runs where it may not sleep"), ("coverage", "is accepted though not legitimate")):
-            out += ["[[known_bug]]", f"id = {q(f'sleepable-kfunc-in-async-callback-{prop}-' + k['name'])}",
-                    f"title = {q(k['name'] + '() (KF_SLEEPABLE) is accepted in an async callback of a sleepable program, and ' + what + ': a bpf_timer callback runs in softirq')}",
-                    f'property = "{prop}"', f"kfunc = {q(k['name'])}",
-                    f"source = {q(f'{VERIFIER_SRC}, push_async_cb ({src}) {tag}')}", "confirmed = false", ""]
+            out += _known_bug("sleepable-kfunc-in-async-callback", prop, k["name"],
+                              k['name'] + '() (KF_SLEEPABLE) is accepted in an async callback of a sleepable program, and ' + what + ': a bpf_timer callback runs in softirq',
+                              f"{VERIFIER_SRC}, push_async_cb ({src}) {tag}")
     return "\n".join(out)
+
+
+def _known_bug(pattern: str, prop: str, kfunc: str, title: str, source: str) -> list[str]:
+    """One [[known_bug]] of a recognised pattern: with its upstream fix and evidence when
+    :data:`KNOWN_FIXES` knows it, else an open finding (confirmed = false)."""
+    fix = KNOWN_FIXES.get(pattern)
+    lines = ["[[known_bug]]", f"id = {q(f'{pattern}-{prop}-{kfunc}')}", f"title = {q(title)}",
+             f'property = "{prop}"', f"kfunc = {q(kfunc)}"]
+    if fix:
+        return lines + [f"fixed_by = {q(fix['fixed_by'])}", f"source = {q(source + '; ' + fix['evidence'])}", ""]
+    return lines + [f"source = {q(source)}", "confirmed = false", ""]
 
 
 def _header(inv: dict) -> str:
@@ -298,11 +334,19 @@ def _kfuncs(inv: dict, tag: str) -> str:
             doc.append("filters: " + ", ".join(k["filters"]))
         out.append(f"doc = {q('; '.join(doc))}")
         sleepable = "SLEEPABLE" in k["flags"]
+        rcu_iter = "RCU_PROTECTED" in k["flags"] and "ITER_NEW" in k["flags"]
+        visible = sorted({t for s in k["sets"] for t in regs.get(s, {}).get("visible", ())})
         if sleepable:
-            visible = sorted({t for s in k["sets"] for t in regs.get(s, {}).get("visible", ())})
-            contract = _types_expr(visible) + SLEEPABLE_CONTRACT
-            out.append(f"allow = {q(contract)}")
+            out.append(f"allow = {q(_types_expr(visible) + SLEEPABLE_CONTRACT)}")
+        elif rcu_iter:
+            out.append(f"allow = {q(_types_expr(visible) + f' and ({RCU_CS})')}")
         out.append("")
+        if rcu_iter and not sleepable:
+            out += [f"[[kfunc.{name}.resolve]]", f"when = {q(OUTSIDE_RCU_CS)}", 'select = "reject"',
+                    f"message = {q('expected an RCU CS when using the iterator (outside in_rcu_cs() the new iterator is untrusted, and it must be destroyed)')}",
+                    f"source = {q(f'{RCU_PROTECTED_SRC} {tag}')}", "",
+                    f"[[kfunc.{name}.resolve]]", 'when = "true"', 'select = "call"',
+                    f"source = {q(f'{RCU_PROTECTED_SRC} {tag}')}", ""]
         if sleepable:
             for when, why in (("not view.sleepable", "program must be sleepable to call sleepable kfunc"),
                               ("view.in_spin_lock", "function calls are not allowed while holding a lock (do_check)"),
