@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus checker
+.PHONY: prove test bench setup clean corpus checker bpf-objects
 
 setup: $(STAMP)
 
@@ -38,3 +38,7 @@ checker: $(STAMP)
 ## corpus: rebuild counterexamples/ (one entry per known bug) after an intended model change
 corpus: $(STAMP)
 	$(BIN)/python -c "from polykfunc.counterexamples.regression import build_corpus; print(build_corpus())"
+
+## bpf-objects: rebuild the committed objects of every tests/bpf/*.bpf.c (needs clang; tests/bpf/README.md)
+bpf-objects: $(STAMP)
+	$(BIN)/python tests/bpf_build.py

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+import optional_tools
 from cex_stores import (
     TOY, copy_toy, fix_toy, ids_by_context, prove_into, run, snapshot, write_mixed,
 )
-from polykfunc.counterexamples.graph import has_graphviz
 from polykfunc.counterexamples.store import Store, read_entry
 
 
@@ -354,8 +354,8 @@ def test_graph_of_a_visibility_counterexample_has_one_chain_per_state(mixed_stor
     assert " in state #1" in show
 
 
-@pytest.mark.skipif(not has_graphviz(), reason="Graphviz's dot is not installed (.ci/run installs it)")
 def test_graph_svg(store, ids, tmp_path):
+    optional_tools.require("dot")
     out = tmp_path / "g.svg"
     res = cex("graph", ids["init"], "--format", "svg", "-o", out, store=store)
     assert res.exit_code == 0 and "<svg" in out.read_text()

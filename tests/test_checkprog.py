@@ -8,7 +8,6 @@ clean: a false alarm is a defect) and wrongly (one bad_*.bpf.c per path kind).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -150,13 +149,8 @@ def test_cli_bad_input_exits_2_without_a_traceback(bpf_object, tmp_path):  # noq
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-def test_cli_asks_for_a_model_when_it_cannot_guess_one(tmp_path):
-    src = tmp_path / "sys.bpf.c"
-    src.write_text('__attribute__((section("syscall"), used)) int probe(void *ctx) { return 0; }\n'
-                   'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
-    obj = tmp_path / "sys.bpf.o"
-    subprocess.run([shutil.which("clang") or "clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True)
+def test_cli_asks_for_a_model_when_it_cannot_guess_one(bpf_object):  # noqa: F811
+    obj = bpf_object("syscall_only")
     r = run_cli("check-prog", obj)
     assert r.returncode == 2 and "pass --model NAME" in r.stderr
     r = run_cli("check-prog", obj, "--model", "sched_ext@v6.12")
