@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus checker bpf-objects
+.PHONY: prove test bench bench-report setup clean corpus checker bpf-objects
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 ## bench: timing of prove on the bundled and synthetic models (writes bench/results.json)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_prove.py
+
+## bench-report: timing of `report` on the three sched_ext versions (writes bench/report_results.json)
+bench-report: $(STAMP)
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis

@@ -333,7 +333,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
     t = time.perf_counter()
-    matrix = build_matrix(model, rlimit=rlimit)
+    matrix = build_matrix(model, rlimit=rlimit, report=report)  # the statuses of the proof above
     timing.append(("matrix", time.perf_counter() - t))
     t = time.perf_counter()
     entries = store_entries(model, report, rlimit=rlimit)
@@ -451,8 +451,12 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
     if jobs > 1:
+        # the largest models first, so a small one never starts last on a busy worker
+        size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
+        order = sorted(range(len(work)), key=lambda i: -size[i])
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            models = tuple(pool.map(_model_data_job, work))
+            done = dict(zip(order, pool.map(_model_data_job, [work[i] for i in order])))
+        models = tuple(done[i] for i in range(len(work)))
     else:
         models = tuple(_model_data_job(w) for w in work)
     if progress:
