@@ -1,9 +1,13 @@
 """The verdict matrix: for each kfunc and context, what a call can get and whether that is proved.
 
 A cell lists every outcome some runtime state of the context can reach (found by enumeration
-with z3, each one confirmed by concrete evaluation), and its proof status from the safety and
-coverage obligations: ``proved``, ``known`` (a declared known bug), ``counterexample`` or
-``unknown``.
+with z3, each one read off a concrete state by evaluating the outcome formula), and its proof
+status from the safety and coverage obligations: ``proved``, ``known`` (a declared known bug),
+``counterexample`` or ``unknown``.
+
+Kfuncs whose outcome formulas are the same (same contract, filters and rules) share one
+enumeration, and one state per context seeds every enumeration, so z3 is asked only for the
+outcomes that state does not show and then for the proof that there are no more.
 """
 
 from __future__ import annotations
