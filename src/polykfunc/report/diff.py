@@ -198,17 +198,18 @@ class _Decider:
         self.cv = sem.context_var(model)
         self.wanted = _wanted_vars(model, 1)
         self._outcomes: dict[str, object] = {}
-        self._causes: dict[tuple[str, str, str, str], Cause | None] = {}
+        self._causes: dict[tuple[str, str, str], Cause | None] = {}
 
     def cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
         """Why ``kfunc`` called from ``context`` gets ``outcome``, as a sentence starting with ``when``
-        (None: no state of the model gives that)."""
-        key = (kfunc, context, outcome, when)
+        (None: no state of the model gives that). Asked once per (kfunc, context, outcome)."""
+        key = (kfunc, context, outcome)
         if key not in self._causes:
-            self._causes[key] = self._cause(kfunc, context, outcome, when)
-        return self._causes[key]
+            self._causes[key] = self._cause(kfunc, context, outcome)
+        c = self._causes[key]
+        return None if c is None else Cause(f"{when}: {c.text}", c.commit, c.source, c.where)
 
-    def _cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
+    def _cause(self, kfunc: str, context: str, outcome: str) -> Cause | None:
         k = self.model.kfunc(kfunc)
         code = {"rejected at load": sem.REJECTED, "refused at run time": sem.REFUSED}.get(outcome)
         if code is None:
@@ -223,15 +224,15 @@ class _Decider:
         verb = {"resolver": "the load-time resolver", "selector": "the run-time selector"}.get(d.mechanism, d.mechanism)
         if d.rule is not None:
             src = d.rule.source.text
-            return Cause(f"{when}: {outcome}, by {verb}: {d.rule.when.label}",
+            return Cause(f"{outcome}, by {verb}: {d.rule.when.label}",
                          (cited_commits(src) or [None])[0], src, str(d.rule.when.where) if d.rule.when.where else None)
         if d.filter_denied_by:
             fr = self._filter_rule(d.filter_denied_by)
             src = fr.source.text if fr else k.source.text
             where = str(fr.when.where) if fr and fr.when.where else None
             label = fr.when.label if fr else d.filter_denied_by
-            return Cause(f"{when}: {outcome}, by {label}", (cited_commits(src) or [None])[0], src, where)
-        return Cause(f"{when}: {outcome} ({d.mechanism})", None, k.source.text, str(k.where) if k.where else None)
+            return Cause(f"{outcome}, by {label}", (cited_commits(src) or [None])[0], src, where)
+        return Cause(f"{outcome} ({d.mechanism})", None, k.source.text, str(k.where) if k.where else None)
 
     def _filter_rule(self, denied_by: str):
         m = re.fullmatch(r"(.*) rule (\d+)", denied_by)
