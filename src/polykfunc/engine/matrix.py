@@ -73,18 +73,20 @@ class Matrix:
         }
 
 
-def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report: ModelReport | None = None) -> Matrix:
+def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report: ModelReport | None = None,
+                 session: Z3Session | None = None) -> Matrix:
     """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``).
 
     The cells' statuses come from the safety and coverage results of ``report`` when given (a
     report of ``model`` proved with the same ``rlimit``, e.g. through the proof cache; its other
-    properties are ignored), else from a fresh proof of those two properties.
+    properties are ignored), else from a fresh proof of those two properties. ``session``, when
+    given, is one whose base already holds ``model``'s runtime premise (see
+    :func:`premise_session`); the matrix adds nothing to its base.
     """
     if report is None:
         report = prove_model(model, properties=list(MATRIX_PROPERTIES), rlimit=rlimit)
     results = [r for r in report.results if r.property in MATRIX_PROPERTIES]
-    session = Z3Session(rlimit)
-    session.assert_base(runtime_premise(model))  # shared by every check below
+    session = session if session is not None else premise_session(model, rlimit)
     names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
     cells = []
     complete = True
@@ -122,6 +124,14 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report
 
 #: the properties whose results fill the matrix's statuses
 MATRIX_PROPERTIES = ("safety", "coverage")
+
+
+def premise_session(model: Model, rlimit: int = DEFAULT_RLIMIT) -> Z3Session:
+    """A session whose base holds ``model``'s runtime premise (axioms and "the state belongs to
+    some context"), for questions about reachable runtime states; share it between them."""
+    session = Z3Session(rlimit)
+    session.assert_base(runtime_premise(model))
+    return session
 
 
 def _needed(model: Model, out) -> dict:

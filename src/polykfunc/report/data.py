@@ -317,7 +317,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     from polykfunc.engine.cache import ProofCache
     from polykfunc.counterexamples.graph import build_graph
     from polykfunc.counterexamples.text import chain_lines
-    from polykfunc.engine.matrix import build_matrix
+    from polykfunc.engine.matrix import build_matrix, premise_session
     from polykfunc.engine.prover import prove_model
     from polykfunc.counterexamples.store import store_entries
     from polykfunc.engine.solver import Z3Session
@@ -333,7 +333,8 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
     t = time.perf_counter()
-    matrix = build_matrix(model, rlimit=rlimit, report=report)  # the statuses of the proof above
+    premised = premise_session(model, rlimit)   # shared by the matrix and the lock uses
+    matrix = build_matrix(model, rlimit=rlimit, report=report, session=premised)  # statuses: the proof above
     timing.append(("matrix", time.perf_counter() - t))
     t = time.perf_counter()
     entries = store_entries(model, report, rlimit=rlimit)
@@ -372,7 +373,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     kgroups = tuple(KfuncGroup(label, tuple(rows), _aggregate(rows, order)) for label, rows in
                     sorted(groups.items(), key=lambda kv: min((set_order.get(s, 99) for s in kv[0].split(", ")),
                                                               default=99)))
-    uses = lock_uses(model, session)
+    uses = lock_uses(model, premised)
     nest = nesting_edges(model)
     design = design_comparison(model, report, session)
     nest_svg = render_svg(nesting_graph(model), title=f"{model.name}: context nesting") if nest else ""

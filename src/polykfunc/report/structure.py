@@ -22,7 +22,6 @@ from polykfunc.model.expr import (
     INT, And, BoolType, Cmp, Const, EnumType, Expr, IntType, Or, Var, conj, eq, int_const, neg,
 )
 from polykfunc.model.spec import Model
-from polykfunc.properties.generate import runtime_premise
 from polykfunc.engine.solver import Z3Session
 
 
@@ -179,17 +178,16 @@ class LockUse:
     drops_first: bool
 
 
-def lock_uses(model: Model, session: Z3Session) -> list[LockUse]:
+def lock_uses(model: Model, premised: Z3Session) -> list[LockUse]:
     """Every (held, taken) pair some call can produce, with the contexts it happens in (in the
     model's order).
 
-    The runtime premise is asserted once in a session of its own (``session`` gives the
-    resource limit), and implementations whose kfuncs share an outcome formula share the answer.
+    ``premised`` is a session whose base holds the model's runtime premise
+    (:func:`polykfunc.engine.matrix.premise_session`). Implementations whose kfuncs share an
+    outcome formula share the answer.
     """
     held = held_predicates(model)
     none_held = conj(*(neg(p) for p in held.values())) if held else None
-    own = Z3Session(session.rlimit)
-    own.assert_base(runtime_premise(model))
     cv = sem.context_var(model)
     order = {c: i for i, c in enumerate(model.context_names)}
     memo: dict[tuple[Expr, ...], list[str]] = {}
@@ -206,7 +204,7 @@ def lock_uses(model: Model, session: Z3Session) -> list[LockUse]:
             for h, cond in conditions:
                 key = (eq(outcome, int_const(i)), cond)
                 if key not in memo:
-                    memo[key] = sorted(_contexts(own, list(key), cv), key=order.__getitem__)
+                    memo[key] = sorted(_contexts(premised, list(key), cv), key=order.__getitem__)
                 ctxs = memo[key]
                 if ctxs:
                     for t in takes:
