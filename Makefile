@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: prove test bench setup clean corpus checker kernel-6.12 kernel-newest bench-import
+.PHONY: prove test bench bench-report setup clean corpus checker bpf-objects kernel-6.12 kernel-newest bench-import
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: $(STAMP)
 ## bench: timing of prove on the bundled and synthetic models (writes bench/results.json)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_prove.py
+
+## bench-report: timing of `report` on the three sched_ext versions (writes bench/report_results.json)
+bench-report: $(STAMP)
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .hypothesis
@@ -64,3 +68,7 @@ kernel-newest: $(STAMP)
 ## bench-import: time import-kernel on the Debian 6.12 tree (docs/performance.md)
 bench-import: $(STAMP)
 	$(BIN)/python bench/bench_import.py $(KTREE)
+
+## bpf-objects: rebuild the committed objects of every tests/bpf/*.bpf.c (needs clang; tests/bpf/README.md)
+bpf-objects: $(STAMP)
+	$(BIN)/python tests/bpf_build.py

@@ -333,10 +333,26 @@ def _vars(e: Expr):
     return variables(e)
 
 
-def excerpt(text: str, err: ExprError) -> str:
-    """The expression with a caret under the offending part."""
+#: the most characters of an expression an error message shows (the part around the caret)
+EXCERPT_WIDTH = 100
+
+
+def excerpt(text: str, err: ExprError, width: int = EXCERPT_WIDTH) -> str:
+    """The expression with a caret under the offending part.
+
+    An expression longer than ``width`` is cut to the ``width`` characters around the caret
+    (its start when there is no caret); "..." marks each cut.
+    """
     text = text.strip()
     if err.col is None:
-        return text
-    width = max(1, (err.end_col or err.col + 1) - err.col)
-    return f"{text}\n{' ' * err.col}{'^' * width}"
+        return text if len(text) <= width else text[:width] + "..."
+    col = min(err.col, len(text))
+    mark = max(1, (err.end_col or col + 1) - col)
+    start = 0
+    if len(text) > width:
+        start = max(0, min(col - width // 2, len(text) - width))
+    shown = text[start:start + width]
+    lead = "..." if start > 0 else ""
+    tail = "..." if start + width < len(text) else ""
+    mark = max(1, min(mark, len(shown) - (col - start)))
+    return f"{lead}{shown}{tail}\n{' ' * (len(lead) + col - start)}{'^' * mark}"

@@ -26,14 +26,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--remote-debugging-pipe"]
 
 
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    return None
-
-
 class CDPError(RuntimeError):
     pass
 

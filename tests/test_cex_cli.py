@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+import optional_tools
 from cex_stores import (
     TOY, copy_toy, fix_toy, ids_by_context, prove_into, run, snapshot, write_mixed,
 )
-from polykfunc.counterexamples.graph import has_graphviz
 from polykfunc.counterexamples.store import Store, read_entry
 
 
@@ -249,6 +249,28 @@ def test_bundled_model_paths_resolve_under_the_bundled_root(store, ids):
     assert model_path_of(moved) == bundled_root() / "sched_ext" / "v6.12" / "model.toml"
 
 
+def test_bundled_model_files_are_shown_as_model_bundled_paths_from_any_directory(tmp_path, monkeypatch):
+    """Proved outside the repository, the stored places are absolute paths of the installed
+    package; show, explain and the replay messages print them as model/bundled/... ."""
+    from polykfunc.model import bundled_path, bundled_root
+    monkeypatch.chdir(tmp_path)
+    store = prove_into(bundled_path("design-argtype@b-resolver"), tmp_path / "store")
+    root = str(bundled_root().resolve())
+    assert root in "".join(p.read_text() for p in store.glob("*.json"))  # stored as found
+    entries, errors = Store(store).entries()
+    assert entries and not errors
+    for e in entries:
+        for args in (("show", e.id, "--verbose"), ("explain", e.id)):
+            out = cex(*args, store=store).stdout
+            assert "model/bundled/designs/argtype/family.toml:" in out and root not in out, out
+    show = cex("show", e.id, "--verbose", store=store).stdout
+    assert "model     model/bundled/designs/argtype/b-resolver/model.toml (digest" in show
+    moved = type(e)(**{**e.__dict__, "model_path": "bundled:designs/argtype/gone/model.toml"})
+    Store(store).save(moved)
+    res = cex("replay", moved.id, store=store)
+    assert "was at model/bundled/designs/argtype/gone/model.toml, which no longer exists" in res.stdout + res.stderr
+
+
 # --------------------------------------------------------------------------- next
 
 def test_next_finds_saves_and_explains_a_different_counterexample(store, ids):
@@ -354,8 +376,8 @@ def test_graph_of_a_visibility_counterexample_has_one_chain_per_state(mixed_stor
     assert " in state #1" in show
 
 
-@pytest.mark.skipif(not has_graphviz(), reason="Graphviz's dot is not installed (.ci/run installs it)")
 def test_graph_svg(store, ids, tmp_path):
+    optional_tools.require("dot")
     out = tmp_path / "g.svg"
     res = cex("graph", ids["init"], "--format", "svg", "-o", out, store=store)
     assert res.exit_code == 0 and "<svg" in out.read_text()

@@ -157,13 +157,8 @@ def test_cli_bad_input_exits_2_without_a_traceback(bpf_object, tmp_path):  # noq
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 
-def test_cli_checks_an_object_without_sched_ext_ops_against_the_newest_model(tmp_path):
-    src = tmp_path / "sys.bpf.c"
-    src.write_text('__attribute__((section("syscall"), used)) int probe(void *ctx) { return 0; }\n'
-                   'char _license[] __attribute__((section("license"), used)) = "GPL";\n')
-    obj = tmp_path / "sys.bpf.o"
-    subprocess.run([shutil.which("clang") or "clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)],
-                   check=True)
+def test_cli_checks_an_object_without_sched_ext_ops_against_the_newest_model(bpf_object):  # noqa: F811
+    obj = bpf_object("syscall_only")
     r = run_cli("check-prog", obj)
     assert r.returncode == 0 and "0 call sites" in r.stdout
     assert r.stdout.startswith("model: sched_ext@newest (the object calls no kfunc a bundled model describes")

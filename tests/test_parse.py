@@ -306,6 +306,28 @@ def test_excerpt_without_column_is_the_text():
     assert excerpt("  state.b  ", err) == "state.b"
 
 
+def test_a_long_expression_is_cut_to_the_part_around_the_caret():
+    pad = " or ".join(f"state.b" for _ in range(100))
+    text = f"{pad} or state.zz or {pad}"
+    with pytest.raises(ExprError) as info:
+        parse_expr(text, scope())
+    line, caret = excerpt(text, info.value).splitlines()
+    assert line.startswith("...") and line.endswith("...") and len(line) == 100 + 6
+    assert line[caret.index("^"):].startswith("state.zz") and caret.strip() == "^" * len("state.zz")
+
+
+def test_a_10000_deep_expression_is_refused_with_a_short_message():
+    text = "(" * 10_000 + "state.b" + ")" * 10_000
+    with pytest.raises(ExprError, match="too many nested parentheses") as info:
+        parse_expr(text, scope())
+    line, caret = excerpt(text, info.value).splitlines()
+    assert len(line) <= 106 and line.startswith("...(((") and line[caret.index("^")] == "("
+
+
+def test_a_long_expression_without_a_column_shows_its_start():
+    assert excerpt("state.b or " * 50 + "state.b", ExprError("x")) == ("state.b or " * 50)[:100] + "..."
+
+
 def test_caret_after_non_ascii_text():
     sc = Scope({("state", "e"): EnumType(("café", "bar"))}, frozenset({"state"}))
     text = "state.e == 'café' and state.zz"

@@ -3,26 +3,19 @@
 there, the filters and the collapsed view work, no script error occurs, nothing is fetched from
 the network, and screenshots are kept in test-artifacts/.
 
-Chromium is installed by .ci/run; on a machine without it this test is skipped, except in CI
-(CI=true), where a missing browser is a failure.
+Chromium is installed by .ci/run; on a machine without it this module is skipped with one line
+(tests/optional_tools.py), except in CI (CI=true), where a missing browser is a failure.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from cdp import Browser, find_chromium
+
+import optional_tools
+from cdp import Browser
 from report_fixtures import ARTIFACTS, rq_pair, sched_ext_review
 
-CHROMIUM = find_chromium()
-
-if CHROMIUM is None:
-    if os.environ.get("CI") == "true":
-        pytest.fail("CI=true but Chromium is not installed: .ci/run installs it with "
-                    "`apt-get install -y chromium`", pytrace=False)
-    pytestmark = pytest.mark.skip(reason="Chromium is not installed (Debian: apt-get install chromium); "
-                                         "CI installs it and runs this test")
+CHROMIUM = optional_tools.require("chromium")
 
 
 @pytest.fixture(scope="module")

@@ -719,3 +719,11 @@ def test_toy_model_loads():
     assert [b.id for b in m.known_bugs] == ["perf-set-unlocked"]
     assert m.known_bugs[0].matches("safety", "perf_set", "init", "set")
     assert not m.known_bugs[0].matches("safety", "perf_set", "enqueue", "set")
+
+
+def test_a_10000_deep_expression_gets_a_short_message(write_model):
+    deep = "(" * 10_000 + "state.exec == 'task'" + ")" * 10_000
+    body = BASE.replace('"state.exec == \'task\'"', f'"{deep}"', 1)
+    err, f = body_error(write_model, body)
+    check(err, f, line_of(body, "((("), "context.c1.facts[0]", "too many nested parentheses")
+    assert len(err.render()) < 600 and "..." in err.excerpt, err.render()

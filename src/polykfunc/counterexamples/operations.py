@@ -20,7 +20,7 @@ from polykfunc.properties import Obligation, obligations
 
 from polykfunc.engine.results import Counterexample
 from polykfunc.engine.solver import DEFAULT_RLIMIT
-from polykfunc.counterexamples.store import Entry, Store, StoreError, make_entry, model_digest
+from polykfunc.counterexamples.store import Entry, Store, StoreError, make_entry, model_digest, shown_file
 
 BUNDLED_PREFIX = "bundled:"
 #: How many other states of already-stored root causes `cex next` looks past before giving up.
@@ -80,12 +80,14 @@ def load_entry_model(entry: Entry) -> Model:
     """
     path = model_path_of(entry)
     if not path.exists():
-        raise UsageError(f"counterexample {entry.id}: its model {entry.model_name} was at {path}, which no "
-                         "longer exists; restore the model there, or delete the entry from the store")
+        raise UsageError(f"counterexample {entry.id}: its model {entry.model_name} was at "
+                         f"{shown_file(entry.model_path)}, which no longer exists; restore the model there, "
+                         "or delete the entry from the store")
     model = load_model(path)
     if model.name != entry.model_name:
-        raise UsageError(f"counterexample {entry.id} was found in model {entry.model_name}, but {path} now "
-                         f"holds model {model.name}; run `polykfunc prove` on the model again")
+        raise UsageError(f"counterexample {entry.id} was found in model {entry.model_name}, but "
+                         f"{shown_file(entry.model_path)} now holds model {model.name}; "
+                         "run `polykfunc prove` on the model again")
     return model
 
 
@@ -149,8 +151,8 @@ class ReplayOutcome:
 def _model_or_reason(entry: Entry) -> Model | str:
     path = model_path_of(entry)
     if not path.exists():
-        return (f"its model {entry.model_name} was at {path}, which no longer exists; restore the model "
-                "there, or delete the entry from the store")
+        return (f"its model {entry.model_name} was at {shown_file(entry.model_path)}, which no longer exists; "
+                "restore the model there, or delete the entry from the store")
     try:
         return load_model(path)
     except SpecError as e:
@@ -176,7 +178,7 @@ def replay_entries(entries: Iterable[Entry]) -> list[ReplayOutcome]:
             out.append(ReplayOutcome(**base, replays=False, error=model))
             continue
         if model.name != entry.model_name:  # one path, two names: the model was renamed
-            out.append(ReplayOutcome(**base, replays=False, error=f"{model_path_of(entry)} now holds model "
+            out.append(ReplayOutcome(**base, replays=False, error=f"{shown_file(entry.model_path)} now holds model "
                                      f"{model.name}, not {entry.model_name}"))
             continue
         problems = replay_problems(model, c)

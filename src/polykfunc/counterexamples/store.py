@@ -81,6 +81,25 @@ def _portable(path) -> str:
         return str(p)
 
 
+#: how the files of bundled models are shown: their path in the source tree
+BUNDLED_SHOWN = "model/bundled/"
+
+
+def shown_file(text: str) -> str:
+    """How a stored model file or place (``file`` or ``file:line``, or ``bundled:<path>``) is
+    printed: a bundled model's file as ``model/bundled/<path>`` (as errors and reports show it,
+    never the installed package's absolute path), any other file as stored."""
+    if text.startswith("bundled:"):
+        return BUNDLED_SHOWN + text[len("bundled:"):]
+    file, sep, line = text.rpartition(":")
+    if not (sep and line.isdigit()):
+        file, sep, line = text, "", ""
+    portable = _portable(file) if Path(file).is_absolute() else file
+    if portable.startswith("bundled:"):
+        return BUNDLED_SHOWN + portable[len("bundled:"):] + sep + line
+    return text
+
+
 class Store:
     """A folder of counterexample entries."""
 

@@ -12,7 +12,7 @@ import re
 from polykfunc.counterexamples.operations import contexts_of, status_of
 from polykfunc.engine.explanation import ExplainedFact
 from polykfunc.engine.results import Counterexample
-from polykfunc.counterexamples.store import Entry
+from polykfunc.counterexamples.store import Entry, shown_file
 
 #: `cex show` prints at most this many lines unless --verbose.
 SHOW_LIMIT = 25
@@ -126,7 +126,7 @@ def _facts(e: Entry) -> tuple[ExplainedFact, ...]:
 def _fact_line(f: ExplainedFact) -> str:
     tag = _STATE_TAG.search(f.label)
     state = f" in state #{tag.group(1)}" if tag else ""
-    return f"  {f.kind:<12}  {f.text or f.label}{state}" + (f"   ({f.where})" if f.where else "")
+    return f"  {f.kind:<12}  {f.text or f.label}{state}" + (f"   ({shown_file(f.where)})" if f.where else "")
 
 
 def show_lines(e: Entry, verbose: bool = False, limit: int = SHOW_LIMIT) -> list[str]:
@@ -147,7 +147,7 @@ def show_lines(e: Entry, verbose: bool = False, limit: int = SHOW_LIMIT) -> list
     elif rest:
         tail.append(f"          {len(rest)} other variables: any value (--verbose shows them)")
     if verbose:
-        tail += [f"model     {e.model_path} (digest {e.model_digest})",
+        tail += [f"model     {shown_file(e.model_path)} (digest {e.model_digest})",
                  f"found     {e.found} by polykfunc {e.tool.get('polykfunc', '?')}, z3 {e.tool.get('z3', '?')}"]
     facts = list(_facts(e))
     title = (f"minimal facts ({len(facts)})" if e.explanation and e.explanation.minimal
@@ -191,7 +191,7 @@ def explain_lines(e: Entry) -> list[str]:
         if f.kind == "value":
             lines.append(f"     {'':<12} a value the solver chose: no model rule fixes it")
         if f.where:
-            lines.append(f"     {'':<12} model   {f.where}")
+            lines.append(f"     {'':<12} model   {shown_file(f.where)}")
         if f.source:
             lines.append(f"     {'':<12} kernel  {f.source}")
     if x.any_value:

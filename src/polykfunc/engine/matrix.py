@@ -1,9 +1,13 @@
 """The verdict matrix: for each kfunc and context, what a call can get and whether that is proved.
 
 A cell lists every outcome some runtime state of the context can reach (found by enumeration
-with z3, each one confirmed by concrete evaluation), and its proof status from the safety and
-coverage obligations: ``proved``, ``known`` (a declared known bug), ``counterexample`` or
-``unknown``.
+with z3, each one read off a concrete state by evaluating the outcome formula), and its proof
+status from the safety and coverage obligations: ``proved``, ``known`` (a declared known bug),
+``counterexample`` or ``unknown``.
+
+Kfuncs whose outcome formulas are the same (same contract, filters and rules) share one
+enumeration, and one state per context seeds every enumeration, so z3 is asked only for the
+outcomes that state does not show and then for the proof that there are no more.
 """
 
 from __future__ import annotations
@@ -69,48 +73,47 @@ class Matrix:
         }
 
 
-def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Matrix:
-    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``)."""
-    report = prove_model(model, properties=["safety", "coverage"], rlimit=rlimit)
-    session = Z3Session(rlimit)
-    cv = sem.context_var(model)
-    session.assert_base(runtime_premise(model))  # shared by every check below
+def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report: ModelReport | None = None,
+                 session: Z3Session | None = None) -> Matrix:
+    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``).
+
+    The cells' statuses come from the safety and coverage results of ``report`` when given (a
+    report of ``model`` proved with the same ``rlimit``, e.g. through the proof cache; its other
+    properties are ignored), else from a fresh proof of those two properties. ``session``, when
+    given, is one whose base already holds ``model``'s runtime premise (see
+    :func:`premise_session`); the matrix adds nothing to its base.
+    """
+    if report is None:
+        report = prove_model(model, properties=list(MATRIX_PROPERTIES), rlimit=rlimit)
+    results = [r for r in report.results if r.property in MATRIX_PROPERTIES]
+    session = session if session is not None else premise_session(model, rlimit)
     names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
     cells = []
     complete = True
+    # kfuncs with the same outcome formula (same contract, filters and rules) reach the same
+    # outcome codes in the same contexts: enumerate each formula once, starting from what one
+    # state per context already shows
+    outs = {kname: sem.outcome(model, model.kfunc(kname)) for kname in names}
+    seeds = _seeds(model, session, list(dict.fromkeys(outs.values())))
+    enumerated: dict = {}
     for kname in names:
         k = model.kfunc(kname)
-        out = sem.outcome(model, k)
-        reached: dict[str, set[int]] = {c: set() for c in model.context_names}
-        enumerated = True
-        # read only what decides the outcome (and the context): the other variables are free
-        needed = {v.key: v for v in variables(out) if v.ns not in ("set", "flag")}
-        needed[cv.key] = cv
-        with session.frame(needed.values()) as frame:
-            while True:
-                ans = frame.check()
-                if ans.status != "sat":
-                    enumerated = ans.status == "unsat"
-                    complete = complete and enumerated
-                    break
-                ctx = str(ans.values[("meta", "context", 0)])
-                code = evaluate(out, ans.values)
-                if code in reached[ctx]:
-                    raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
-                                        "the solver and the concrete evaluation disagree")
-                reached[ctx].add(code)
-                frame.add(neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code)))))
+        out = outs[kname]
+        if out not in enumerated:
+            enumerated[out] = _reachable(model, session, out, kname, seeds[out])
+        reached, finished = enumerated[out]
+        complete = complete and finished
         for ctx in model.context_names:
-            findings = [r for r in report.results if r.kfunc == kname
+            findings = [r for r in results if r.kfunc == kname
                         for c in r.counterexamples if c.context == ctx]
             ids = tuple(dict.fromkeys(c.obligation for r in findings for c in r.counterexamples if c.context == ctx))
             statuses = [c for r in findings for c in r.counterexamples if c.context == ctx]
-            unknown = any(r.status == Status.UNKNOWN for r in report.results if r.kfunc == kname)
+            unknown = any(r.status == Status.UNKNOWN for r in results if r.kfunc == kname)
             if any(not c.known_bug for c in statuses):
                 status = "counterexample"
             elif statuses:
                 status = "known"
-            elif unknown or not enumerated:  # the solver gave up: never shown as proved
+            elif unknown or not finished:  # the solver gave up: never shown as proved
                 status = "unknown"
             else:
                 status = "proved"
@@ -119,3 +122,76 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT) -> Mat
     return Matrix(model.name, model.kernel, tuple(names), model.context_names, tuple(cells), complete, report)
 
 
+#: the properties whose results fill the matrix's statuses
+MATRIX_PROPERTIES = ("safety", "coverage")
+
+
+def premise_session(model: Model, rlimit: int = DEFAULT_RLIMIT) -> Z3Session:
+    """A session whose base holds ``model``'s runtime premise (axioms and "the state belongs to
+    some context"), for questions about reachable runtime states; share it between them."""
+    session = Z3Session(rlimit)
+    session.assert_base(runtime_premise(model))
+    return session
+
+
+def _needed(model: Model, out) -> dict:
+    """The variables that decide ``out``, and the context variable."""
+    cv = sem.context_var(model)
+    needed = {v.key: v for v in variables(out) if v.ns not in ("set", "flag")}
+    needed[cv.key] = cv
+    return needed
+
+
+def _seeds(model: Model, session: Z3Session, outs: list) -> dict:
+    """For each outcome formula, the (context -> codes) that one state of each context shows.
+
+    One check per context (not per formula and context): the state's values decide every
+    formula by concrete evaluation. A context the solver gives up on has no seed; the
+    enumeration of :func:`_reachable` still visits it.
+    """
+    cv = sem.context_var(model)
+    wanted: dict = {}
+    for out in outs:
+        wanted.update(_needed(model, out))
+    seeds: dict = {out: {c: set() for c in model.context_names} for out in outs}
+    for ctx in model.context_names:
+        ans = session.check([eq(cv, Const(ctx, cv.type))], [wanted[k] for k in sorted(wanted)])
+        if ans.status != "sat":
+            continue
+        for out in outs:
+            seeds[out][ctx].add(evaluate(out, ans.values))
+    return seeds
+
+
+def _reachable(model: Model, session: Z3Session, out, kname: str,
+               seed: dict[str, set[int]] | None = None) -> tuple[dict[str, set[int]], bool]:
+    """Every (context, outcome code) some runtime state reaches, and whether the enumeration
+    finished (False: the solver gave up).
+
+    ``seed`` holds pairs already seen on concrete states; z3 is asked only for the others,
+    until it proves there are none. Each pair z3 finds is confirmed by evaluating ``out``
+    concretely on z3's state; a disagreement raises InternalError.
+    """
+    cv = sem.context_var(model)
+    reached: dict[str, set[int]] = {c: set(seed.get(c, ())) if seed else set() for c in model.context_names}
+    # read only what decides the outcome (and the context): the other variables are free
+    needed = _needed(model, out)
+
+    def block(ctx: str, code: int):
+        return neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code))))
+
+    with session.frame(needed.values()) as frame:
+        for ctx in model.context_names:
+            for code in sorted(reached[ctx]):
+                frame.add(block(ctx, code))
+        while True:
+            ans = frame.check()
+            if ans.status != "sat":
+                return reached, ans.status == "unsat"
+            ctx = str(ans.values[("meta", "context", 0)])
+            code = evaluate(out, ans.values)
+            if code in reached[ctx]:
+                raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
+                                    "the solver and the concrete evaluation disagree")
+            reached[ctx].add(code)
+            frame.add(block(ctx, code))

@@ -318,7 +318,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     from polykfunc.engine.cache import ProofCache
     from polykfunc.counterexamples.graph import build_graph
     from polykfunc.counterexamples.text import chain_lines
-    from polykfunc.engine.matrix import build_matrix
+    from polykfunc.engine.matrix import build_matrix, premise_session
     from polykfunc.engine.prover import prove_model
     from polykfunc.counterexamples.store import store_entries
     from polykfunc.engine.solver import Z3Session
@@ -334,7 +334,8 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
     t = time.perf_counter()
-    matrix = build_matrix(model, rlimit=rlimit)
+    premised = premise_session(model, rlimit)   # shared by the matrix and the lock uses
+    matrix = build_matrix(model, rlimit=rlimit, report=report, session=premised)  # statuses: the proof above
     timing.append(("matrix", time.perf_counter() - t))
     t = time.perf_counter()
     entries = store_entries(model, report, rlimit=rlimit)
@@ -373,7 +374,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     kgroups = tuple(KfuncGroup(label, tuple(rows), _aggregate(rows, order)) for label, rows in
                     sorted(groups.items(), key=lambda kv: min((set_order.get(s, 99) for s in kv[0].split(", ")),
                                                               default=99)))
-    uses = lock_uses(model, session)
+    uses = lock_uses(model, premised)
     nest = nesting_edges(model)
     design = design_comparison(model, report, session)
     nest_svg = render_svg(nesting_graph(model), title=f"{model.name}: context nesting") if nest else ""
@@ -455,8 +456,12 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
     if jobs > 1:
+        # the largest models first, so a small one never starts last on a busy worker
+        size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
+        order = sorted(range(len(work)), key=lambda i: -size[i])
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            models = tuple(pool.map(_model_data_job, work))
+            done = dict(zip(order, pool.map(_model_data_job, [work[i] for i in order])))
+        models = tuple(done[i] for i in range(len(work)))
     else:
         models = tuple(_model_data_job(w) for w in work)
     if progress:

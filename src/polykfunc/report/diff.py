@@ -194,32 +194,45 @@ class _Decider:
         from polykfunc.engine.prover import _wanted_vars
         self.model = model
         self.session = Z3Session(rlimit)
-        self.base = runtime_premise(model)
+        self.session.assert_base(runtime_premise(model))  # once: each question adds only its cell
         self.cv = sem.context_var(model)
         self.wanted = _wanted_vars(model, 1)
+        self._outcomes: dict[str, object] = {}
+        self._causes: dict[tuple[str, str, str], Cause | None] = {}
 
     def cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
+        """Why ``kfunc`` called from ``context`` gets ``outcome``, as a sentence starting with ``when``
+        (None: no state of the model gives that). Asked once per (kfunc, context, outcome)."""
+        key = (kfunc, context, outcome)
+        if key not in self._causes:
+            self._causes[key] = self._cause(kfunc, context, outcome)
+        c = self._causes[key]
+        return None if c is None else Cause(f"{when}: {c.text}", c.commit, c.source, c.where)
+
+    def _cause(self, kfunc: str, context: str, outcome: str) -> Cause | None:
         k = self.model.kfunc(kfunc)
         code = {"rejected at load": sem.REJECTED, "refused at run time": sem.REFUSED}.get(outcome)
         if code is None:
             code = k.impl_names.index(outcome)
-        ans = self.session.check([self.base, eq(self.cv, Const(context, self.cv.type)),
-                                  eq(sem.outcome(self.model, k), int_const(code))], self.wanted)
+        if kfunc not in self._outcomes:
+            self._outcomes[kfunc] = sem.outcome(self.model, k)
+        ans = self.session.check([eq(self.cv, Const(context, self.cv.type)),
+                                  eq(self._outcomes[kfunc], int_const(code))], self.wanted)
         if ans.status != "sat":
             return None
         d = sem.decide(self.model, k, ans.values)
         verb = {"resolver": "the load-time resolver", "selector": "the run-time selector"}.get(d.mechanism, d.mechanism)
         if d.rule is not None:
             src = d.rule.source.text
-            return Cause(f"{when}: {outcome}, by {verb}: {d.rule.when.label}",
+            return Cause(f"{outcome}, by {verb}: {d.rule.when.label}",
                          (cited_commits(src) or [None])[0], src, str(d.rule.when.where) if d.rule.when.where else None)
         if d.filter_denied_by:
             fr = self._filter_rule(d.filter_denied_by)
             src = fr.source.text if fr else k.source.text
             where = str(fr.when.where) if fr and fr.when.where else None
             label = fr.when.label if fr else d.filter_denied_by
-            return Cause(f"{when}: {outcome}, by {label}", (cited_commits(src) or [None])[0], src, where)
-        return Cause(f"{when}: {outcome} ({d.mechanism})", None, k.source.text, str(k.where) if k.where else None)
+            return Cause(f"{outcome}, by {label}", (cited_commits(src) or [None])[0], src, where)
+        return Cause(f"{outcome} ({d.mechanism})", None, k.source.text, str(k.where) if k.where else None)
 
     def _filter_rule(self, denied_by: str):
         m = re.fullmatch(r"(.*) rule (\d+)", denied_by)
@@ -243,8 +256,12 @@ def _renames(old_model: Model, new_model: Model, removed: set[str], added: set[s
     return out
 
 
-def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int) -> VersionDiff:
-    """Compare two collected models (:class:`~polykfunc.report.data.ModelData`) cell by cell."""
+def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int,
+                 deciders: dict[str, _Decider] | None = None) -> VersionDiff:
+    """Compare two collected models (:class:`~polykfunc.report.data.ModelData`) cell by cell.
+
+    ``deciders`` (model name -> decider) lets consecutive diffs share the middle model's answers.
+    """
     old_k, new_k = set(old.kfunc_names), set(new.kfunc_names)
     removed, added = old_k - new_k, new_k - old_k
     renamed = _renames(old_model, new_model, removed, added)
@@ -254,7 +271,11 @@ def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int) -> V
     contexts = [c for c in new.contexts if c in set(old.contexts)]
     old_bugs = {b.id: b for b in old.bugs if b.found}
     new_bugs = {b.id: b for b in new.bugs if b.found}
-    old_decider, new_decider = _Decider(old_model, rlimit), _Decider(new_model, rlimit)
+    deciders = {} if deciders is None else deciders
+    for m in (old_model, new_model):
+        if m.name not in deciders:
+            deciders[m.name] = _Decider(m, rlimit)
+    old_decider, new_decider = deciders[old_model.name], deciders[new_model.name]
     moved_causes: dict[str, tuple[Cause, ...]] = {}
     changes = []
     compared = partial = 0
@@ -324,6 +345,7 @@ def version_diffs(models, loaded: dict[str, Model], rlimit: int) -> list[Version
     for m in models:
         groups.setdefault(m.subsystem, []).append(m)
     out = []
+    deciders: dict[str, _Decider] = {}
     for group in groups.values():
         if all(m.kernel == "design" for m in group):
             pairs = [(group[0], m) for m in group[1:]]
@@ -331,5 +353,5 @@ def version_diffs(models, loaded: dict[str, Model], rlimit: int) -> list[Version
             pairs = list(zip(group, group[1:]))
         for old, new in pairs:
             if old.name != new.name:
-                out.append(version_diff(old, new, loaded[old.name], loaded[new.name], rlimit))
+                out.append(version_diff(old, new, loaded[old.name], loaded[new.name], rlimit, deciders))
     return out

@@ -8,6 +8,7 @@ references to anything outside the file, and the page works without following an
 
 from __future__ import annotations
 
+import functools
 import re
 
 from markupsafe import Markup, escape
@@ -22,8 +23,10 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
+@functools.lru_cache(maxsize=4096)
 def cite(text: str | None) -> Markup:
-    """A kernel citation with its files and commits as links."""
+    """A kernel citation with its files and commits as links (a report repeats the same
+    citations thousands of times: each is built once)."""
     out = []
     for s in segments(text):
         if s.url:

@@ -22,7 +22,6 @@ from polykfunc.model.expr import (
     INT, And, BoolType, Cmp, Const, EnumType, Expr, IntType, Or, Var, conj, eq, int_const, neg,
 )
 from polykfunc.model.spec import Model
-from polykfunc.properties.generate import runtime_premise
 from polykfunc.engine.solver import Z3Session
 
 
@@ -35,7 +34,21 @@ def _var(model: Model, ns: str, name: str) -> Var | None:
 
 
 def _sat(session: Z3Session, *formulas: Expr) -> bool:
-    return session.check(list(formulas)).status == "sat"
+    """Are ``formulas`` satisfiable together (False when unsat or the solver gave up)?
+
+    The same question as ``session.check(formulas)``, without reading the witness's values.
+    """
+    from polykfunc.model.expr import variables
+    seen = {v.key: v for f in formulas for v in variables(f)}
+    session.bound(seen[k] for k in sorted(seen))
+    solver = session.solver
+    solver.push()
+    try:
+        for f in formulas:
+            solver.add(session.encode(f))
+        return str(solver.check()) == "sat"
+    finally:
+        solver.pop()
 
 
 # ------------------------------------------------------------------ context classes
@@ -165,12 +178,19 @@ class LockUse:
     drops_first: bool
 
 
-def lock_uses(model: Model, session: Z3Session) -> list[LockUse]:
-    """Every (held, taken) pair some call can produce, with the contexts it happens in."""
+def lock_uses(model: Model, premised: Z3Session) -> list[LockUse]:
+    """Every (held, taken) pair some call can produce, with the contexts it happens in (in the
+    model's order).
+
+    ``premised`` is a session whose base holds the model's runtime premise
+    (:func:`polykfunc.engine.matrix.premise_session`). Implementations whose kfuncs share an
+    outcome formula share the answer.
+    """
     held = held_predicates(model)
     none_held = conj(*(neg(p) for p in held.values())) if held else None
-    base = runtime_premise(model)
     cv = sem.context_var(model)
+    order = {c: i for i, c in enumerate(model.context_names)}
+    memo: dict[tuple[Expr, ...], list[str]] = {}
     out = []
     for k in model.kfuncs:
         outcome = None
@@ -182,7 +202,10 @@ def lock_uses(model: Model, session: Z3Session) -> list[LockUse]:
             drops = {u.kind for u in impl.drops}
             conditions = [(h, p) for h, p in held.items()] + ([(None, none_held)] if none_held is not None else [])
             for h, cond in conditions:
-                ctxs = _contexts(session, [base, eq(outcome, int_const(i)), cond], cv)
+                key = (eq(outcome, int_const(i)), cond)
+                if key not in memo:
+                    memo[key] = sorted(_contexts(premised, list(key), cv), key=order.__getitem__)
+                ctxs = memo[key]
                 if ctxs:
                     for t in takes:
                         out.append(LockUse(h, t, k.name, impl.name, tuple(ctxs), h in drops))
