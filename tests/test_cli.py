@@ -425,3 +425,16 @@ def test_matrix_unknown_is_exit_3_and_never_proved(cli, write_model):
     doc = as_json(p)
     assert doc["complete"] is False
     assert doc["cells"] and all(c["status"] == "unknown" for c in doc["cells"])
+
+
+def test_prove_answers_the_same_under_every_hash_seed():
+    """Repeatable answers: the same model gives the same JSON (counterexamples, their relevant
+    variables) in every process, whatever Python's string-hash seed."""
+    import re
+    outs = set()
+    for seed in ("1", "2", "3"):
+        run = subprocess.run([str(EXE), "prove", "sched_ext@v7.1", "--json", "--no-store", "--no-cache"],
+                             capture_output=True, text=True, env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert run.returncode == 0, run.stderr
+        outs.add(re.sub(r'"seconds": [0-9.e-]+', "", run.stdout))
+    assert len(outs) == 1

@@ -50,10 +50,9 @@ def all_keys(model: Model, copies: int) -> list[tuple[str, str, int]]:
 def _names(exprs: list[Expr], copy: int = 0) -> list[str]:
     out: dict[str, None] = {}
     for e in exprs:
-        for v in variables(with_copy(e, copy)):
-            if v.ns in ("set", "flag"):
-                continue
-            out[value_name(v.key)] = None
+        # sorted: a frozenset's order follows string hashes, which differ from process to process
+        for name in sorted(value_name(v.key) for v in variables(with_copy(e, copy)) if v.ns not in ("set", "flag")):
+            out[name] = None
     return list(out)
 
 
