@@ -265,3 +265,24 @@ def _kfuncs(o, b, odoc, bdoc, base_name: str):
             out[name] = k
             added.append(name)
     return out, tuple(added)
+
+
+def overlay_only(model):
+    """``model`` as its overlay's reviewers read it: without the kfuncs its generic base layer adds
+    (and the known bugs of those kfuncs); contexts, variables, axioms and sets stay, so every answer
+    about the overlay's own kfuncs is the composed model's. A model without a base is returned as is.
+
+    The base layer's kfuncs are the kernel tree's own facts, reviewed with the layer itself
+    (``polykfunc report kernel@...``, ``polykfunc drift``); a design-review report of sched_ext
+    would otherwise list some 160 generic kfuncs, and a version diff against a model without a
+    base would call them removed.
+    """
+    from dataclasses import replace
+    if not model.base_kfuncs:
+        return model
+    added = set(model.base_kfuncs)
+    note = (f" Composed with {model.base}: its {len(added)} generic kfuncs are left out here "
+            f"(`polykfunc report {model.base}` shows them).")
+    return replace(model, kfuncs=tuple(k for k in model.kfuncs if k.name not in added),
+                   known_bugs=tuple(b for b in model.known_bugs if b.kfunc not in added),
+                   description=model.description + note, base_kfuncs=())

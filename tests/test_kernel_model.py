@@ -132,3 +132,18 @@ def test_import_kernel_rejects_a_bad_provenance_file(tmp_path):
     r = CliRunner().invoke(cli, ["import-kernel", str(tree), "--provenance", str(bad), "--json"])
     assert r.exit_code == 2
     assert "files[0] lacks repo, commit, fetched" in r.output
+
+
+def test_a_review_reads_the_overlay_without_its_base_kfuncs():
+    """Reports show a composed model's own kfuncs; the base layer's are reviewed with the layer."""
+    from polykfunc.model import resolve_target
+    from polykfunc.model.compose import overlay_only
+    composed = load_model(resolve_target("sched_ext@v6.12"))
+    assert composed.base == "kernel@v6.12" and "bpf_cpumask_create" in composed.base_kfuncs
+    own = overlay_only(composed)
+    names = {k.name for k in own.kfuncs}
+    assert "bpf_cpumask_create" not in names and "scx_bpf_dispatch" in names
+    assert names == {k.name for k in composed.kfuncs} - set(composed.base_kfuncs)
+    assert not {b.kfunc for b in own.known_bugs} & set(composed.base_kfuncs)
+    assert own.contexts == composed.contexts and "kernel@v6.12" in own.description
+    assert overlay_only(own) is own          # idempotent: nothing of the base is left to drop

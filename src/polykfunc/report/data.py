@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 from polykfunc.model.source import display_path
 from polykfunc.engine.explanation import Explanation
 from polykfunc.model import load_model
+from polykfunc.model.compose import overlay_only
 from polykfunc.model.spec import Fact, Model, Source
 from polykfunc.engine.results import Counterexample, ModelReport, Status, exit_code
 
@@ -329,7 +330,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
 
     timing: list[tuple[str, float]] = []
     t = time.perf_counter()
-    model = load_model(Path(path))
+    model = overlay_only(load_model(Path(path)))
     report = prove_model(model, rlimit=rlimit, use_known=use_known,
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
@@ -451,7 +452,7 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     from .diff import version_diffs
     start = time.perf_counter()
     paths = [Path(t) for t in targets]
-    loaded = [load_model(p) for p in paths]   # validate everything first
+    loaded = [overlay_only(load_model(p)) for p in paths]   # validate everything first
     rlimit = rlimit or DEFAULT_RLIMIT
     work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
