@@ -257,6 +257,10 @@ def test_sk_skb_and_tracepoint_programs():
         assert spec("bpf_arena_free_pages", prog_type=pt, **nonsleep) == "non_sleepable"
     assert spec("bpf_set_dentry_xattr", prog_type="SK_SKB", **nonsleep) == REJECTED
     assert spec("bpf_xdp_metadata_rx_hash", prog_type="SK_SKB", **nonsleep) == REJECTED
+    hook = bpf.bpf_prog_type_to_kfunc_hook
+    assert hook("PERF_EVENT") == hook("TRACEPOINT") == hook("LSM") == bpf.HOOK_TRACING
+    assert hook("LWT_XMIT") == hook("LWT") == bpf.HOOK_LWT and hook("CGROUP_SOCK") == bpf.HOOK_CGROUP
+    assert hook("RAW_TRACEPOINT") == bpf.HOOK_TRACING and hook("RAW_TRACEPOINT", False) is None
     raw_tp = bpf.prog_from_view({"prog_type": "RAW_TRACEPOINT"}, bpf.VERIFIER_6_12)
     assert not verifier.REGISTRY.btf_kfunc_is_allowed("bpf_dynptr_from_skb", raw_tp)
     assert verifier.REGISTRY.btf_kfunc_is_allowed("bpf_arena_alloc_pages", raw_tp)   # the COMMON hook
