@@ -16,7 +16,7 @@ from polykfunc.crosscheck.concrete import (
 from polykfunc.crosscheck.concrete import sched_ext_newest as newest
 from polykfunc.crosscheck.concrete import sched_ext_v71 as v71
 from polykfunc.crosscheck.concrete import sched_ext_v612 as v612
-from polykfunc.crosscheck.concrete import verifier
+from polykfunc.crosscheck.concrete import bpf, verifier
 from polykfunc.errors import UsageError
 from polykfunc.model import load_model, resolve_target
 from polykfunc.model import semantics as sem
@@ -243,6 +243,47 @@ def test_specialize_kfunc_cases():
     assert spec("bpf_dynptr_from_file", non_sleepable=True, desc_specialized=True) == "sleepable"
     assert spec("bpf_arena_alloc_pages", non_sleepable=True) == "non_sleepable"
     assert spec("bpf_arena_alloc_pages", non_sleepable=False, desc_specialized=True) == "non_sleepable"
+
+
+def test_sk_skb_and_tracepoint_programs():
+    """bpf_kfunc_init registers bpf_kfunc_set_skb for SK_SKB, whose packet data is writable
+    (may_access_direct_pkt_data); TRACEPOINT shares the TRACING hook, and so does
+    RAW_TRACEPOINT in b9c5d822f677 (not in v6.12, where raw_tp has no kfunc hook)."""
+    nonsleep = {"sleepable": False, "lsm_hook": "none", "non_sleepable": True}
+    assert spec("bpf_dynptr_from_skb", prog_type="SK_SKB", **nonsleep) == "writable"
+    for pt in ("TRACEPOINT", "RAW_TRACEPOINT"):
+        assert spec("bpf_dynptr_from_skb", prog_type=pt, **nonsleep) == "rdonly"
+        assert spec("bpf_set_dentry_xattr", prog_type=pt, **nonsleep) == REJECTED   # the LSM-only filter
+        assert spec("bpf_arena_free_pages", prog_type=pt, **nonsleep) == "non_sleepable"
+    assert spec("bpf_set_dentry_xattr", prog_type="SK_SKB", **nonsleep) == REJECTED
+    assert spec("bpf_xdp_metadata_rx_hash", prog_type="SK_SKB", **nonsleep) == REJECTED
+    hook = bpf.bpf_prog_type_to_kfunc_hook
+    assert hook("PERF_EVENT") == hook("TRACEPOINT") == hook("LSM") == bpf.HOOK_TRACING
+    assert hook("LWT_XMIT") == hook("LWT") == bpf.HOOK_LWT and hook("CGROUP_SOCK") == bpf.HOOK_CGROUP
+    assert hook("RAW_TRACEPOINT") == bpf.HOOK_TRACING and hook("RAW_TRACEPOINT", False) is None
+    raw_tp = bpf.prog_from_view({"prog_type": "RAW_TRACEPOINT"}, bpf.VERIFIER_6_12)
+    assert not verifier.REGISTRY.btf_kfunc_is_allowed("bpf_dynptr_from_skb", raw_tp)
+    assert verifier.REGISTRY.btf_kfunc_is_allowed("bpf_arena_alloc_pages", raw_tp)   # the COMMON hook
+
+
+def test_the_specialize_model_predicts_the_same_for_the_new_program_types():
+    """The model side: one outcome per program type, the one the concrete verifier picks."""
+    from polykfunc.oracle.compare import Predictor
+    model = MODELS["verifier@specialize"]
+    predictor = Predictor(model)
+    base = {"sleepable": False, "lsm_hook": "none", "bound_netdev": "none", "subprog": "main",
+            "in_rcu": False, "in_preempt_off": False, "in_irq_off": False, "in_spin_lock": False,
+            "desc_specialized": False, "non_sleepable": True}
+    expect = {("SK_SKB", "bpf_dynptr_from_skb"): "writable", ("TRACEPOINT", "bpf_dynptr_from_skb"): "rdonly",
+              ("RAW_TRACEPOINT", "bpf_dynptr_from_skb"): "rdonly", ("SK_SKB", "bpf_set_dentry_xattr"): REJECTED,
+              ("TRACEPOINT", "bpf_remove_dentry_xattr"): REJECTED, ("SK_SKB", "bpf_arena_alloc_pages"): "non_sleepable"}
+    for (pt, kfunc), want in expect.items():
+        k = model.kfunc(kfunc)
+        pred = predictor.predict(k, {**base, "prog_type": pt})
+        assert [sem.outcome_name(k, c) for c in pred.outcomes] == [want], (pt, kfunc, pred)
+    # sleepable tracepoint / sk_skb programs do not exist: no context admits them
+    assert predictor.predict(model.kfunc("bpf_dynptr_from_skb"),
+                             {**base, "prog_type": "SK_SKB", "sleepable": True}).outcomes == ()
 
 
 # ---------------------------------------------------------------------- loading a user's resolver

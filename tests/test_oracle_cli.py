@@ -63,6 +63,37 @@ def test_lwt_types_are_predictions_and_agree():
                         "lwt_seg6local": "bpf_dynptr_from_skb_rdonly", "lwt_xmit": "bpf_dynptr_from_skb"}
 
 
+def test_every_probe_context_has_a_name_in_the_core_vocabulary():
+    """sk_skb, tracepoint and raw_tp map to SK_SKB, TRACEPOINT and RAW_TRACEPOINT (no cell is
+    "not modelled" for want of a program type), and every mapped name is a core value."""
+    from polykfunc.model import load_model, resolve_target
+    from polykfunc.oracle.compare import view_of
+    from polykfunc.oracle.contexts import CONTEXTS
+    from polykfunc.oracle.runner import Position
+    model = load_model(resolve_target("verifier@specialize"))
+    names = set(model.var("view", "prog_type").type.values)
+    assert all(c.model_view is not None and c.model_view["prog_type"] in names for c in CONTEXTS)
+    view = view_of(model, Position("sk_skb", "rcu", "static"))
+    assert view["prog_type"] == "SK_SKB" and view["in_rcu"] and view["non_sleepable"] and not view["sleepable"]
+    assert view_of(model, Position("raw_tp"))["prog_type"] == "RAW_TRACEPOINT"
+
+
+@live
+def test_sk_skb_and_tracepoint_are_predictions_and_agree():
+    """sk_skb keeps the writable bpf_dynptr_from_skb; in a tracepoint program the call passes
+    registration (the TRACING hook) and the model admits it. raw_tp shares that hook only in the
+    model's tree (b9c5d822f677): on a kernel without it the cells differ, as version skew."""
+    r = CliRunner().invoke(cli, ["oracle", "verifier@specialize", "--json", "--kfunc", "bpf_dynptr_from_skb",
+                                 "--context", "sk_skb", "--context", "tracepoint", "--context", "raw_tp"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    diffs = out["comparison"]["differences"]
+    assert not [d for d in diffs if d["context"] != "raw_tp"]
+    assert all(d["kind"] == "admission" and d["kernel"] == "not_allowed" and d["skew"] for d in diffs)
+    body = {c["context"]: c for c in out["kfuncs"][0]["cells"] if c["subprog"] == "main" and c["region"] == "none"}
+    assert body["sk_skb"]["resolved"] == "bpf_dynptr_from_skb"
+
+
 @live
 def test_arena_disagreements_are_explained_or_fail():
     """Every arena disagreement carries the detected restriction; without it the same cells fail (exit 1

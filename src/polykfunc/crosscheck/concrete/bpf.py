@@ -35,22 +35,39 @@ KF_IMPLICIT_ARGS = "IMPLICIT_ARGS"
 # kernel/bpf/btf.c: enum btf_kfunc_hook
 HOOK_COMMON, HOOK_XDP, HOOK_TC, HOOK_STRUCT_OPS, HOOK_TRACING, HOOK_SYSCALL = (
     "COMMON", "XDP", "TC", "STRUCT_OPS", "TRACING", "SYSCALL")
-HOOK_CGROUP, HOOK_SCHED_ACT, HOOK_SOCKET_FILTER, HOOK_LWT, HOOK_KPROBE = (
-    "CGROUP", "SCHED_ACT", "SOCKET_FILTER", "LWT", "KPROBE")
+HOOK_CGROUP, HOOK_SCHED_ACT, HOOK_SK_SKB, HOOK_SOCKET_FILTER, HOOK_LWT, HOOK_NETFILTER, HOOK_KPROBE = (
+    "CGROUP", "SCHED_ACT", "SK_SKB", "SOCKET_FILTER", "LWT", "NETFILTER", "KPROBE")
+
+# btf.c: bpf_prog_type_to_kfunc_hook, Debian 6.12.118 (read in full). Program types are named as
+# the models name them: the generated kernel layers use the uapi names (LWT_IN, CGROUP_SOCK,
+# PERF_EVENT, ...), the core vocabulary one LWT for the four lightweight-tunnel types.
+_KFUNC_HOOKS = {
+    "UNSPEC": HOOK_COMMON, "XDP": HOOK_XDP, "SCHED_CLS": HOOK_TC, "STRUCT_OPS": HOOK_STRUCT_OPS,
+    "TRACING": HOOK_TRACING, "TRACEPOINT": HOOK_TRACING, "PERF_EVENT": HOOK_TRACING, "LSM": HOOK_TRACING,
+    "SYSCALL": HOOK_SYSCALL,
+    **{t: HOOK_CGROUP for t in ("CGROUP_SKB", "CGROUP_SOCK", "CGROUP_DEVICE", "CGROUP_SOCK_ADDR",
+                                "CGROUP_SOCKOPT", "CGROUP_SYSCTL")},
+    "SCHED_ACT": HOOK_SCHED_ACT, "SK_SKB": HOOK_SK_SKB, "SOCKET_FILTER": HOOK_SOCKET_FILTER,
+    **{t: HOOK_LWT for t in ("LWT", "LWT_IN", "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL")},
+    "NETFILTER": HOOK_NETFILTER, "KPROBE": HOOK_KPROBE,
+}
+# what b9c5d822f677 adds (shared/domain/verifier.md, "How program types map to hooks"):
+# RAW_TRACEPOINT with TRACING ("bpf: allow calling kfuncs from raw_tp programs", Dec 2025) and
+# SOCK_OPS with CGROUP
+_KFUNC_HOOKS_B9C5 = {"RAW_TRACEPOINT": HOOK_TRACING, "SOCK_OPS": HOOK_CGROUP}
 
 
-def bpf_prog_type_to_kfunc_hook(prog_type: str) -> str | None:
-    """kernel/bpf/btf.c: bpf_prog_type_to_kfunc_hook (b9c5d822f677).
+def bpf_prog_type_to_kfunc_hook(prog_type: str, b9c5_hooks: bool = True) -> str | None:
+    """kernel/bpf/btf.c: bpf_prog_type_to_kfunc_hook (Debian 6.12.118; b9c5d822f677 when
+    ``b9c5_hooks``). None: no hook (BTF_KFUNC_HOOK_MAX), so only the COMMON hook's kfuncs.
 
-    TRACING, TRACEPOINT, RAW_TRACEPOINT, PERF_EVENT and LSM programs share one hook: a set
-    registered for BPF_PROG_TYPE_TRACING is seen by LSM programs too.
+    TRACING, TRACEPOINT, PERF_EVENT and LSM programs share one hook: a set registered for
+    BPF_PROG_TYPE_TRACING is seen by LSM and tracepoint programs too. RAW_TRACEPOINT joined
+    them after v6.18 (in b9c5d822f677); before, a raw_tp program has no hook.
     """
-    return {
-        "UNSPEC": HOOK_COMMON, "XDP": HOOK_XDP, "SCHED_CLS": HOOK_TC,
-        "STRUCT_OPS": HOOK_STRUCT_OPS, "TRACING": HOOK_TRACING, "LSM": HOOK_TRACING,
-        "SYSCALL": HOOK_SYSCALL, "CGROUP_SKB": HOOK_CGROUP, "SCHED_ACT": HOOK_SCHED_ACT,
-        "SOCKET_FILTER": HOOK_SOCKET_FILTER, "LWT": HOOK_LWT, "KPROBE": HOOK_KPROBE,
-    }.get(prog_type)
+    if b9c5_hooks and prog_type in _KFUNC_HOOKS_B9C5:
+        return _KFUNC_HOOKS_B9C5[prog_type]
+    return _KFUNC_HOOKS.get(prog_type)
 
 
 @dataclass(frozen=True)
@@ -69,17 +86,22 @@ class VerifierRules:
     PTR_UNTRUSTED outside an RCU section, and its _next()/_destroy() then failed ("expected
     an RCU CS"), so the program could not load either (the iterator is a reference that
     must be destroyed).
+
+    ``b9c5_kfunc_hooks``: btf.c maps RAW_TRACEPOINT to the TRACING kfunc hook and SOCK_OPS to
+    CGROUP (see :func:`bpf_prog_type_to_kfunc_hook`); in v6.12 neither has a hook.
     """
 
     name: str
     async_cb_inherits_sleepable: bool
     rcu_protected_at_call: bool
+    b9c5_kfunc_hooks: bool = False
 
 
 #: kernel/bpf/verifier.c as in v6.12 (6.12.118) and v6.15
 VERIFIER_6_12 = VerifierRules("v6.12", async_cb_inherits_sleepable=True, rcu_protected_at_call=False)
 #: kernel/bpf/verifier.c as in b9c5d822f677 (the 7.x trees the filter-era models read)
-VERIFIER_B9C5 = VerifierRules("b9c5d822f677", async_cb_inherits_sleepable=False, rcu_protected_at_call=True)
+VERIFIER_B9C5 = VerifierRules("b9c5d822f677", async_cb_inherits_sleepable=False, rcu_protected_at_call=True,
+                              b9c5_kfunc_hooks=True)
 
 
 @dataclass(frozen=True)
@@ -203,7 +225,7 @@ class KfuncRegistry:
     def btf_kfunc_is_allowed(self, kfunc: str, prog: BpfProg) -> bool:
         """btf.c: btf_kfunc_is_allowed(): in the COMMON hook with every COMMON filter
         passing, or in the program type's hook with every filter of that hook passing."""
-        for hook in (HOOK_COMMON, bpf_prog_type_to_kfunc_hook(prog.type)):
+        for hook in (HOOK_COMMON, bpf_prog_type_to_kfunc_hook(prog.type, prog.rules.b9c5_kfunc_hooks)):
             if hook is None:
                 continue
             if any(s.contains(kfunc) for s in self.sets.get(hook, ())) and \

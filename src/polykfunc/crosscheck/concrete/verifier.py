@@ -54,8 +54,8 @@ arena_kfuncs = btf_id_set("arena_kfuncs", {"bpf_arena_alloc_pages": (), "bpf_are
 
 REGISTRY = KfuncRegistry()
 REGISTRY.register_btf_kfunc_id_set("XDP", xdp_metadata_kfunc_ids)
-for _t in ("SCHED_CLS", "SCHED_ACT", "SOCKET_FILTER", "CGROUP_SKB", "LWT", "TRACING"):
-    REGISTRY.register_btf_kfunc_id_set(_t, bpf_kfunc_check_set_skb)   # bpf_kfunc_init()
+for _t in ("SCHED_CLS", "SCHED_ACT", "SK_SKB", "SOCKET_FILTER", "CGROUP_SKB", "LWT", "TRACING"):
+    REGISTRY.register_btf_kfunc_id_set(_t, bpf_kfunc_check_set_skb)   # bpf_kfunc_init() (NETFILTER: not modelled)
 REGISTRY.register_btf_kfunc_id_set("LSM", bpf_fs_kfunc_set_ids)
 REGISTRY.register_btf_kfunc_id_set("UNSPEC", common_btf_ids)
 REGISTRY.register_btf_kfunc_id_set("UNSPEC", arena_kfuncs)
@@ -89,8 +89,9 @@ def bpf_dev_bound_resolve_kfunc(prog: BpfProg, kfunc: str) -> str | None:
 
 def may_access_direct_pkt_data_write(prog: BpfProg) -> bool:
     """verifier.c: may_access_direct_pkt_data(env, NULL, BPF_WRITE), per program type (an LWT
-    program may write only when attached as LWT_XMIT: its attach type is in the view)."""
-    if prog.type in ("SCHED_CLS", "SCHED_ACT", "XDP"):
+    program may write only when attached as LWT_XMIT: its attach type is in the view).
+    SK_SKB is in the read + write list (b9c5d822f677 and Debian 6.12.118)."""
+    if prog.type in ("SCHED_CLS", "SCHED_ACT", "XDP", "SK_SKB"):
         return True
     if prog.type == "LWT":
         return bool(prog.extra.get("pkt_write", False))
