@@ -23,6 +23,7 @@ from polykfunc.engine.witness import all_keys, build
 from polykfunc.engine.replay import replay_problems
 from polykfunc.engine.results import MissingKnownBug, ModelReport, ObligationResult, Status
 from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session, z3_version
+from polykfunc.engine.split import SplitProver
 
 Progress = Callable[[str, int, int], None]
 
@@ -39,6 +40,7 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
     start = time.perf_counter()
     obs = obligations(model, properties)
     session = Z3Session(rlimit)
+    split: SplitProver | None = None
     known = _known_matcher(model) if use_known else None
     results = []
     for i, ob in enumerate(obs):
@@ -46,7 +48,11 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
             progress(model.name, i, len(obs))
         hit = cache.lookup(model, ob, rlimit, known) if cache is not None else None
         if hit is None:
-            hit = prove_obligation(session, model, ob, known)
+            if SplitProver.fits(ob):
+                split = split or SplitProver(model, rlimit)
+                hit = split.prove(ob, known)
+            else:
+                hit = prove_obligation(session, model, ob, known)
             if cache is not None:
                 cache.store(model, ob, rlimit, hit)
         results.append(hit)

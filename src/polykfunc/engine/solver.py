@@ -18,8 +18,9 @@ from polykfunc.model.expr import (
     Not, Or, Value, Var,
 )
 
-#: Bumped whenever the encoding changes meaning (part of every cache key).
-ENCODING_VERSION = 1
+#: Bumped whenever the encoding or the search changes what an answer is (part of every cache key);
+#: 2: obligations are split by context (engine/split.py), so counterexamples are found per group.
+ENCODING_VERSION = 2
 DEFAULT_RLIMIT = 20_000_000
 
 
