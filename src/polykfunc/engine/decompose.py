@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 
 from polykfunc.model import semantics as sem
 from polykfunc.model.expr import (
-    FALSE, TRUE, And, Arith, BoolType, Cmp, Const, EnumType, Expr, FlagsType, FlagTest, Implies,
+    FALSE, META, TRUE, And, Arith, BoolType, Cmp, Const, EnumType, Expr, FlagsType, FlagTest, Implies,
     IntType, Ite, Not, Or, Var, conj, disj, eq, evaluate, ite, map_vars, neg, variables, with_copy,
 )
 from polykfunc.model.spec import Model
@@ -36,6 +36,10 @@ Parts = tuple[tuple[Expr, int], ...]   # (residue, mask of contexts); masks are 
 
 #: above this many residue combinations a node is left as it is (still exact, just not split)
 _MAX_COMBINATIONS = 4096
+
+
+class Unsplittable(Exception):
+    """A formula reads a runtime state's context (``meta.context``) that the units do not pin."""
 
 
 def bits(mask: int) -> Iterator[int]:
@@ -111,7 +115,7 @@ class Partitioner:
 
     ``parts(e)`` is a tuple of ``(residue, mask)``: for every unit in ``mask``, ``e`` equals
     ``residue`` in every state meeting that unit's pins. Every unit is in exactly one mask.
-    Results are memoised per formula (structurally), so shared sub-formulas cost once per model.
+    Results are memoised per formula node, so shared sub-formulas cost once per model.
     """
 
     def __init__(self, pins: list[dict[Key, Const]]):
@@ -125,15 +129,18 @@ class Partitioner:
                 old = per.get(c.value)
                 per[c.value] = (c, (old[1] if old else 0) | (1 << i))
                 self.pinned[key] = self.pinned.get(key, 0) | (1 << i)
-        self._memo: dict[Expr, Parts] = {}
+        self._by_id: dict[int, tuple[Expr, Parts]] = {}
 
     def parts(self, e: Expr) -> Parts:
-        hit = self._memo.get(e)
-        if hit is None:
-            hit = self._parts(e)
-            if len(self._memo) > 500_000:
-                self._memo.clear()
-            self._memo[e] = hit
+        # memoised per node object, not per structure: models parse the same text into equal
+        # but distinct trees, and a structural lookup would compare them deeply every time
+        got = self._by_id.get(id(e))
+        if got is not None and got[0] is e:
+            return got[1]
+        hit = self._parts(e)
+        if len(self._by_id) > 1_000_000:
+            self._by_id.clear()
+        self._by_id[id(e)] = (e, hit)  # the node is kept, so its id is not reused
         return hit
 
     def pinned_in(self, key: Key, mask: int) -> bool:
@@ -147,6 +154,8 @@ class Partitioner:
         if isinstance(e, Var):
             per = self.values.get(e.key)
             if per is None:
+                if e.ns == META:
+                    raise Unsplittable(str(e))
                 return whole
             out = [(c, m) for c, m in per.values()]
             free = self.all & ~self.pinned[e.key]
@@ -188,11 +197,17 @@ class Partitioner:
         if not (isinstance(first, Cmp) and first.op == "==" and isinstance(first.lhs, Var)):
             return None
         v = first.lhs
+        ns, name, copy = v.ns, v.name, v.copy
         values = []
-        for a in e.args:
-            if not (isinstance(a, Cmp) and a.op == "==" and a.lhs == v and isinstance(a.rhs, Const)):
+        for a in e.args:  # names, not variables: comparing types compares every enum value
+            if type(a) is not Cmp or a.op != "==":
                 return None
-            values.append(a.rhs.value)
+            lhs, rhs = a.lhs, a.rhs
+            if lhs is not v and (type(lhs) is not Var or lhs.name != name or lhs.ns != ns or lhs.copy != copy):
+                return None
+            if type(rhs) is not Const:
+                return None
+            values.append(rhs.value)
         return self._equal_to(e, v, values)
 
     def _equal_to(self, e: Expr, v: Var, values) -> Parts:
@@ -313,10 +328,12 @@ class ContextTable:
         self.names = model.context_names
         self.index = {n: i for i, n in enumerate(self.names)}
         ax = sem.axioms(model)
+        cv = sem.context_var(model)
         self.pins: list[dict[Key, Const]] = []
         self.rest: list[Expr] = []
         for c in model.contexts:
             p, r = pin(conj(ax, sem.facts_of(c)))
+            p[cv.key] = Const(c.name, cv.type)  # the state's context is the context itself
             self.pins.append(p)
             self.rest.append(r)
         self.live = sum(1 << i for i, r in enumerate(self.rest) if r != FALSE)
@@ -327,18 +344,19 @@ class ContextTable:
         self.rest_classes: tuple[tuple[Expr, int], ...] = tuple(classes.items())
         self.full = Partitioner(self.pins)
         # visibility compares runtime states at one shared view: split by view pins only
-        self.view_pins = [{k: c for k, c in p.items() if k[0] == "view"} for p in self.pins]
+        self.view_pins = [{k: c for k, c in p.items() if k[0] == "view"} for p in self.pins]  # no meta: raises
         self.view = Partitioner(self.view_pins)
         self._view_classes: list[tuple[tuple, int]] | None = None
         self._copies_memo: dict[tuple, Expr] = {}
         self._interned: dict[Expr, Expr] = {}
+        self._compatible: dict[tuple, int] = {}
         self._premise_classes: dict[int, list] = {}
 
     # -------------------------------------------------------------- one runtime state
-    def blocks(self, formula: Expr) -> list[tuple[Expr, tuple[int, ...]]]:
+    def blocks(self, formula: Expr) -> list[tuple[Expr, int]]:
         """The questions that decide whether ``formula`` holds in some state of some context.
 
-        Each is ``(question, contexts)``: ``formula`` has a state in context ``i`` of
+        Each is ``(question, contexts)`` (a mask): ``formula`` has a state in context ``i`` of
         ``contexts`` exactly when ``question`` is satisfiable, and then every satisfying
         assignment, completed with ``i``'s pins, is such a state. Ordered by first context.
         """
@@ -355,7 +373,7 @@ class ContextTable:
                     q = conj(rest, r, *pins_eq)
                     if q != FALSE:
                         out[q] = out.get(q, 0) | pm
-        return sorted(((q, tuple(bits(m))) for q, m in out.items()), key=lambda x: x[1][0])
+        return sorted(out.items(), key=lambda x: x[1] & -x[1])
 
     def _pinned_in(self, part: Partitioner, pins: list[dict[Key, Const]], r: Expr, mask: int):
         """Split ``mask`` by the pins ``r`` still mentions (a residue left whole); each piece
@@ -384,13 +402,15 @@ class ContextTable:
 
     def compatible(self, view: tuple) -> int:
         """The live contexts whose view pins agree with ``view`` wherever both pin a variable."""
-        want = dict(view)
-        m = 0
-        for i in bits(self.live):
-            p = self.view_pins[i]
-            if all(want.get(k, c) == c for k, c in p.items()):
-                m |= 1 << i
-        return m
+        hit = self._compatible.get(view)
+        if hit is None:
+            want = dict(view)
+            hit = 0
+            for i in bits(self.live):
+                if all(want.get(k, c) == c for k, c in self.view_pins[i].items()):
+                    hit |= 1 << i
+            self._compatible[view] = hit
+        return hit
 
     def copies_premise(self, view: tuple, anchor: int, copies: int) -> Expr:
         """Runtime states ``0 .. copies-1`` at the view pinned by ``view``: state 0 in a
@@ -454,7 +474,7 @@ class ContextTable:
                         out[q] = got if got is not None else (view, pm, pm)
                     if not _mentions_pinned(self.view, r, mm):
                         break  # the other view classes of this premise ask the same question
-        ordered = sorted(out.items(), key=lambda x: (x[1][2] & -x[1][2]).bit_length())
+        ordered = sorted(out.items(), key=lambda x: x[1][2] & -x[1][2])
         return [(q, view, anchor, m) for q, (view, anchor, m) in ordered]
 
 

@@ -51,7 +51,7 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
             if SplitProver.fits(ob):
                 split = split or SplitProver(model, rlimit)
                 hit = split.prove(ob, known)
-            else:
+            if hit is None:
                 hit = prove_obligation(session, model, ob, known)
             if cache is not None:
                 cache.store(model, ob, rlimit, hit)
@@ -140,7 +140,8 @@ def settle(model: Model, ob: Obligation, cexs, status: Status = Status.PROVED) -
         else:
             worst = Status.COUNTEREXAMPLE
         status = max(status, worst)  # a give-up after known bugs stays unknown; a defect wins
-    proved = tuple(c for c in model.context_names if c not in {x.context for x in cexs}) \
+    failed = {x.context for x in cexs}
+    proved = tuple(c for c in model.context_names if c not in failed) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
     return status, proved
 

@@ -24,12 +24,12 @@ import time
 
 from polykfunc.errors import InternalError
 from polykfunc.model import semantics as sem
-from polykfunc.model.expr import META, Expr, conj, evaluate, neg, variables, with_copy
+from polykfunc.model.expr import FALSE, META, Expr, conj, evaluate, neg, variables, with_copy
 from polykfunc.model.spec import Model
 from polykfunc.properties import Obligation
 from polykfunc.properties.obligation import VACUITY_IS_SKIP
 
-from polykfunc.engine.decompose import ContextTable, bits, default_value
+from polykfunc.engine.decompose import ContextTable, Unsplittable, bits, default_value, pin
 from polykfunc.engine.replay import replay_problems
 from polykfunc.engine.results import ObligationResult, Status
 from polykfunc.engine.solver import Answer, Z3Session
@@ -48,14 +48,12 @@ class SplitProver:
 
     @staticmethod
     def fits(ob: Obligation) -> bool:
-        """Can ``ob`` be split? (A validity obligation over runtime premises and a condition
-        that never names a context; several runtime states only when one counterexample is
-        enough.)"""
-        if ob.witness or ob.condition is None:
-            return False
-        if ob.copies > 1 and ob.per_context:
-            return False
-        return not any(v.ns == META for v in variables(ob.condition) | variables(ob.goal))
+        """Can ``ob`` be split? A witness of one context, or a validity obligation over
+        runtime premises and a condition (several runtime states only when one
+        counterexample is enough). :meth:`prove` may still decline one (it returns None)."""
+        if ob.witness:
+            return True
+        return ob.condition is not None and not (ob.copies > 1 and ob.per_context)
 
     def _solve(self, question: Expr) -> tuple[Answer, int]:
         """z3's answer to ``question`` (memoised), and how many checks it cost (0 or 1)."""
@@ -107,8 +105,10 @@ class SplitProver:
         return cex
 
     # -------------------------------------------------------------- one obligation
-    def prove(self, ob: Obligation, known=None) -> ObligationResult:
-        """Decide ``ob`` (which must fit): proved, counterexample(s), unknown, or vacuous."""
+    def prove(self, ob: Obligation, known=None) -> ObligationResult | None:
+        """Decide ``ob`` (which must fit): proved, counterexample(s), unknown, or vacuous;
+        None when its formulas name a runtime state's context where the split cannot pin it
+        (the caller then decides the whole obligation at once)."""
         from polykfunc.engine.prover import _vacuous_reason, settle
         t0 = time.perf_counter()
         checks = 0
@@ -118,14 +118,31 @@ class SplitProver:
             return ObligationResult(ob.id, ob.property, ob.model, ob.summary, ob.kfunc, ob.impl, ob.context,
                                     status, tuple(cexs), reason, time.perf_counter() - t0, checks, tuple(proved))
 
+        if ob.witness:
+            # the premise names one context (and case): its pins and rest decide it
+            _, rest = pin(ob.premise)
+            ans, checks = (Answer("unsat"), 0) if rest == FALSE else self._solve(rest)
+            if ans.status == "sat":
+                return result(Status.PROVED, reason="a runtime state exists")
+            if ans.status == "unknown":
+                return result(Status.UNKNOWN, reason=f"premise check: {ans.reason}")
+            if ob.on_vacuous == VACUITY_IS_SKIP:
+                return result(Status.NOT_APPLICABLE, reason="no runtime state falls under this obligation")
+            return result(Status.VACUOUS, reason=_vacuous_reason(ob))
+
         def blocks(formula: Expr):
             if copies == 1:
                 return [(q, None, 0, contexts) for q, contexts in self.table.blocks(formula)]
             return self.table.copies_blocks(formula, copies)
 
+        try:
+            violations = blocks(conj(ob.condition, neg(ob.goal)))  # type: ignore[arg-type]
+            premises = blocks(ob.condition)  # type: ignore[arg-type]
+        except Unsplittable:
+            return None
         found: list[tuple[int, object]] = []
         gave_up = ""
-        for q, view, anchor, contexts in blocks(conj(ob.condition, neg(ob.goal))):  # type: ignore[arg-type]
+        for q, view, anchor, contexts in violations:
             ans, cost = self._solve(q)
             checks += cost
             if ans.status == "unknown":
@@ -134,7 +151,7 @@ class SplitProver:
             if ans.status == "unsat":
                 continue
             if copies == 1:
-                for i in contexts:
+                for i in bits(contexts):
                     found.append((i, self._counterexample(ob, self._state_of(ans, i), known)))
                     if not ob.per_context:
                         break
@@ -152,7 +169,7 @@ class SplitProver:
             return result(Status.UNKNOWN, reason=f"resource limit or incompleteness: {gave_up}")
         # no counterexample anywhere: the obligation holds if its premise is not empty
         premise_gave_up = ""
-        for q, *_ in blocks(ob.condition):  # type: ignore[arg-type]
+        for q, *_ in premises:
             ans, cost = self._solve(q)
             checks += cost
             if ans.status == "sat":
