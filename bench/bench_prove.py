@@ -69,6 +69,81 @@ def synthetic_model(folder: Path, contexts: int, kfuncs: int, impls: int) -> Pat
     return folder
 
 
+REGIONS = {"none": [], "spin": ["view.in_spin_lock"], "rcu": ["view.in_rcu"],
+           "preempt": ["view.in_preempt_off"], "irq": ["view.in_irq_off"]}
+SUBPROGS = ["main", "global", "async_cb"]
+
+
+def generic_model(folder: Path, prog_types: int, attach: int, kfuncs: int) -> Path:
+    """A model shaped like the generated generic layer (model/bundled/kernel): contexts are
+    program types x attach kinds x sleepable x regions (none, spin, rcu, preempt, irq) x
+    subprogram kinds (main, global, async_cb), so ``prog_types * attach * 30`` contexts, each
+    pinning its whole view. Kfuncs sit in kfunc sets registered for a few program types each;
+    every 4th is KF_SLEEPABLE (a resolver rejects it outside a sleepable, region-free body and
+    its implementation needs ``state.may_sleep``); every 10th has two implementations that a
+    load-time resolver picks by the same rule; every 7th is DESTRUCTIVE and a filter denies it
+    in async callbacks. The axioms tie ``state.may_sleep`` to the view, so everything proves.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    types = [f"PT{i}" for i in range(prog_types)]
+    kinds = [f"at{i}" for i in range(attach)]
+    no_region = "not (view.in_spin_lock or view.in_rcu or view.in_preempt_off or view.in_irq_off)"
+    can_sleep = f"view.sleepable and {no_region} and view.subprog != 'async_cb'"
+    out = [
+        "[model]", f'name = "generic@{prog_types * attach * 30}x{kfuncs}"', 'kernel = "synthetic"',
+        f'include = ["{os.path.relpath(CORE, folder)}"]', "",
+        "[vars.view.ptype]", 'type = "enum"', f"values = {types}", "",
+        "[vars.view.attach]", 'type = "enum"', f"values = {kinds}", "",
+        "[[axiom]]", 'name = "sleepable-body-may-sleep"', f'expr = "state.may_sleep == ({can_sleep})"',
+        'source = "synthetic: kernel/bpf/verifier.c in_sleepable"', "",
+        "[[axiom]]", 'name = "rcu-region-is-real"', 'expr = "implies(view.in_rcu, state.rcu)"',
+        'source = "synthetic: kernel/bpf/helpers.c bpf_rcu_read_lock"', "",
+    ]
+    for t in types:
+        for a in kinds:
+            for sleepable in (False, True):
+                for region, on in REGIONS.items():
+                    for sub in SUBPROGS:
+                        name = f"{t}_{a}_{'s' if sleepable else 'ns'}_{region}_{sub}".lower()
+                        view = [f"view.ptype == '{t}'", f"view.attach == '{a}'",
+                                "view.sleepable" if sleepable else "not view.sleepable",
+                                f"view.subprog == '{sub}'"]
+                        view += [b if b in on else f"not {b}" for r in REGIONS.values() for b in r]
+                        exe = "task" if sleepable else ("softirq" if types.index(t) % 2 else "task")
+                        out += [f"[context.{name}]", f'source = "synthetic: {name}"', f"view = {view}",
+                                f"facts = [\"state.exec == '{exe}'\"]", ""]
+    sets = max(1, kfuncs // 10)
+    for j in range(sets):
+        members = [t for i, t in enumerate(types) if (i + j) % 3 != 0] or types[:1]
+        reg = f"view.ptype in {members}"
+        out += [f"[kfunc_set.set{j}]", f'registered = "{reg}"', f'allow = "{reg}"', f'source = "synthetic: set{j}"', ""]
+    out += ["[[filter]]", 'name = "destructive_not_async"', 'applies = "flag.DESTRUCTIVE"', 'default = "allow"',
+            'source = "synthetic: a filter"', "", "[[filter.rule]]", "when = \"view.subprog == 'async_cb'\"",
+            'verdict = "deny"', 'source = "synthetic: a filter rule"', ""]
+    for k in range(kfuncs):
+        name, j = f"gk{k}", k % sets
+        members = [t for i, t in enumerate(types) if (i + j) % 3 != 0] or types[:1]
+        sleepable, poly, destructive = k % 4 == 0, k % 10 == 5, k % 7 == 3
+        flags = (["SLEEPABLE"] if sleepable else []) + (["DESTRUCTIVE"] if destructive else [])
+        allow = f"view.ptype in {members}" + (f" and {can_sleep}" if sleepable else "") \
+            + (" and view.subprog != 'async_cb'" if destructive else "")
+        out += [f"[kfunc.{name}]", f'sets = ["set{j}"]', f"flags = {flags}", f'source = "synthetic: {name}"',
+                f'allow = "{allow}"', ""]
+        if sleepable:
+            out += [f"[[kfunc.{name}.resolve]]", f'when = "not ({can_sleep})"', 'select = "reject"', "",
+                    f"[[kfunc.{name}.resolve]]", 'when = "true"', 'select = "call"', "",
+                    f"[[kfunc.{name}.impl]]", 'name = "call"', 'requires = ["state.may_sleep"]', ""]
+        elif poly:
+            out += [f"[[kfunc.{name}.resolve]]", f'when = "{can_sleep}"', 'select = "may_sleep"', "",
+                    f"[[kfunc.{name}.resolve]]", 'when = "true"', 'select = "atomic"', "",
+                    f"[[kfunc.{name}.impl]]", 'name = "may_sleep"', 'requires = ["state.may_sleep"]', "",
+                    f"[[kfunc.{name}.impl]]", 'name = "atomic"', 'requires = ["not state.may_sleep"]', ""]
+        else:
+            out += [f"[[kfunc.{name}.impl]]", 'name = "call"', "requires = [\"state.exec != 'nmi'\"]", ""]
+    (folder / "model.toml").write_text("\n".join(out))
+    return folder
+
+
 def run_prove(paths: list[Path], jobs: int) -> tuple[float, dict]:
     exe = ROOT / ".venv" / "bin" / "polykfunc"
     t0 = time.perf_counter()
