@@ -213,6 +213,8 @@ class Partitioner:
     def _equal_to(self, e: Expr, v: Var, values) -> Parts:
         per = self.values.get(v.key)
         if per is None:
+            if v.ns == META:
+                raise Unsplittable(str(v))
             return ((e, self.all),)
         yes = 0
         for value in values:
@@ -404,6 +406,11 @@ class ContextTable:
         """The live contexts whose view pins agree with ``view`` wherever both pin a variable."""
         hit = self._compatible.get(view)
         if hit is None:
+            classes = self.view_classes()
+            if len({tuple(k for k, _ in v) for v, _ in classes}) == 1:
+                # every context pins the same view variables: compatible means equal
+                self._compatible.update(classes)
+                return self._compatible[view]
             want = dict(view)
             hit = 0
             for i in bits(self.live):

@@ -141,9 +141,24 @@ def settle(model: Model, ob: Obligation, cexs, status: Status = Status.PROVED) -
             worst = Status.COUNTEREXAMPLE
         status = max(status, worst)  # a give-up after known bugs stays unknown; a defect wins
     failed = {x.context for x in cexs}
-    proved = tuple(c for c in model.context_names if c not in failed) \
+    names = _context_names(model)
+    proved = (tuple(c for c in names if c not in failed) if failed else names) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
     return status, proved
+
+
+def _context_names(model: Model) -> tuple[str, ...]:
+    """``model.context_names``, built once per model (it is asked for every obligation)."""
+    hit = _NAMES.get(id(model))
+    if hit is None or hit[0] is not model:
+        if len(_NAMES) >= 64:
+            _NAMES.clear()
+        hit = _NAMES[id(model)] = (model, model.context_names)
+    return hit[1]
+
+
+#: id(model) -> (model, its context names); the model is kept so its id cannot be reused
+_NAMES: dict = {}
 
 
 def _local_premise(session: Z3Session, model: Model, ob: Obligation):
