@@ -352,6 +352,7 @@ class ContextTable:
         self._copies_memo: dict[tuple, Expr] = {}
         self._interned: dict[Expr, Expr] = {}
         self._compatible: dict[tuple, int] = {}
+        self._states: dict[tuple, Expr] = {}
         self._premise_classes: dict[int, list] = {}
 
     # -------------------------------------------------------------- one runtime state
@@ -427,18 +428,30 @@ class ContextTable:
         hit = self._copies_memo.get(key)
         if hit is not None:
             return hit
-        pins = dict(view)
-        ax = sem.axioms(self.model)
         compat = self.compatible(view)
         parts = []
         for j in range(copies):
             members = anchor if j == 0 else compat
-            alts = [map_vars(sem.facts_of(self.model.contexts[i]), lambda v: pins.get(v.key, v))
-                    for i in bits(members)]
-            parts.append(with_copy(conj(map_vars(ax, lambda v: pins.get(v.key, v)), disj(*alts)), j))
+            parts.append(with_copy(disj(*(self._state_at(i, view) for i in bits(members))), j))
         out = conj(*parts)
         out = self._interned.setdefault(out, out)
         self._copies_memo[key] = out
+        return out
+
+    def _state_at(self, i: int, view: tuple) -> Expr:
+        """The states of context ``i`` at the view pinned by ``view`` (which agrees with
+        ``i``'s own view pins): its rest and the pins ``view`` does not fix, as equalities."""
+        key = (i, view)
+        hit = self._states.get(key)
+        if hit is not None:
+            return hit
+        fixed = dict(view)
+        rest = self.rest[i]
+        if any(v.key in fixed for v in variables(rest)):
+            rest = map_vars(rest, lambda v: fixed.get(v.key, v))
+        eqs = [eq(Var(k[0], k[1], c.type, k[2]), c) for k, c in sorted(self.pins[i].items())
+               if k[0] != META and k not in fixed]
+        out = self._states[key] = conj(rest, *eqs)
         return out
 
     def premise_classes(self, copies: int) -> list[tuple[Expr, int, list[tuple[tuple, int]]]]:

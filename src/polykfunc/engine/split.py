@@ -24,7 +24,7 @@ import time
 
 from polykfunc.errors import InternalError
 from polykfunc.model import semantics as sem
-from polykfunc.model.expr import FALSE, META, Expr, conj, evaluate, neg, variables, with_copy
+from polykfunc.model.expr import FALSE, META, Expr, conj, disj, evaluate, neg, variables, with_copy
 from polykfunc.model.spec import Model
 from polykfunc.properties import Obligation
 from polykfunc.properties.obligation import VACUITY_IS_SKIP
@@ -63,6 +63,70 @@ class SplitProver:
         ans = self.session.check([question], sorted(variables(question), key=lambda v: v.key))
         self._answers[question] = ans
         return ans, 1
+
+    def _decide(self, questions: list[Expr], first_only: bool) -> tuple[list[Answer | None], int]:
+        """z3's answers to ``questions`` (memoised), and the number of checks they cost.
+
+        Questions not answered before are asked together, as one disjunction: unsat answers
+        every one of them (unsat); sat answers the ones the assignment satisfies (found by
+        evaluation), and the rest is asked again. A question is asked alone only when a
+        disjunction is unknown. With ``first_only`` the answer is the first satisfiable question
+        in order, exactly as asking them one by one would find it (the questions before it
+        are answered unsat or unknown); the ones after it are None.
+        """
+        answers: list[Answer | None] = [self._answers.get(q) for q in questions]
+        checks = 0
+        end = len(questions)
+        if first_only:
+            end = next((i for i, a in enumerate(answers) if a is not None and a.status == "sat"), end)
+        while True:
+            pending = [i for i in range(end) if answers[i] is None]
+            if len(pending) < 2:
+                break
+            ans = self._ask_together([questions[i] for i in pending])
+            checks += 1
+            if ans is None:
+                break  # unknown: each question on its own below
+            hit = [i for i, sat in zip(pending, ans) if sat is not None]
+            for i, sat in zip(pending, ans):
+                if sat is not None or not hit:
+                    answers[i] = self._answers[questions[i]] = sat or Answer("unsat")
+            if not hit:
+                break
+            if first_only:
+                end = min(hit)  # is an earlier question satisfiable too?
+        for i in range(end):
+            if answers[i] is None:
+                answers[i], cost = self._solve(questions[i])
+                checks += cost
+                if first_only and answers[i].status == "sat":  # type: ignore[union-attr]
+                    end = i
+                    break
+        if first_only:
+            answers[end + 1:] = [None] * (len(answers) - end - 1)
+        return answers, checks
+
+    def _ask_together(self, questions: list[Expr]) -> list[Answer | None] | None:
+        """One check of the disjunction of ``questions``: None when z3 gives up; else, per
+        question, a satisfying assignment or None (every one None: all are unsat)."""
+        combined = disj(*questions)
+        ans = self.session.check([combined], sorted(variables(combined), key=lambda v: v.key))
+        if ans.status == "unknown":
+            return None
+        if ans.status == "unsat":
+            return [None] * len(questions)
+        # the disjunction may have folded a part away (a part that is true absorbs the rest):
+        # parts are evaluated with in-range values for what it no longer mentions
+        values = {v.key: default_value(v) for q in questions for v in variables(q)}
+        values.update(ans.values or {})
+        out: list[Answer | None] = []
+        for q in questions:
+            keys = {v.key for v in variables(q)}
+            out.append(Answer("sat", {k: x for k, x in values.items() if k in keys}) if evaluate(q, values) else None)
+        if all(a is None for a in out):
+            raise InternalError("a satisfying assignment of a disjunction satisfies none of its parts. "
+                                "This is a bug in polykfunc; please report it.")
+        return out
 
     def _env(self, copies: int) -> dict:
         hit = self._defaults.get(copies)
@@ -142,9 +206,10 @@ class SplitProver:
             return None
         found: list[tuple[int, object]] = []
         gave_up = ""
-        for q, view, anchor, contexts in violations:
-            ans, cost = self._solve(q)
-            checks += cost
+        answers, checks = self._decide([b[0] for b in violations], first_only=not ob.per_context)
+        for (q, view, anchor, contexts), ans in zip(violations, answers):
+            if ans is None:
+                continue
             if ans.status == "unknown":
                 gave_up = gave_up or ans.reason
                 continue
@@ -169,9 +234,11 @@ class SplitProver:
             return result(Status.UNKNOWN, reason=f"resource limit or incompleteness: {gave_up}")
         # no counterexample anywhere: the obligation holds if its premise is not empty
         premise_gave_up = ""
-        for q, *_ in premises:
-            ans, cost = self._solve(q)
-            checks += cost
+        answers, cost = self._decide([b[0] for b in premises], first_only=True)
+        checks += cost
+        for ans in answers:
+            if ans is None:
+                continue
             if ans.status == "sat":
                 status, proved = settle(self.model, ob, ())
                 return result(status, proved=proved)
