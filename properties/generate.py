@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 from polykfunc.model import semantics as sem
-from polykfunc.model.expr import TRUE, Cmp, conj, disj, eq, int_const, neg, with_copy
+from polykfunc.model.expr import RUNTIME_NAMESPACES, TRUE, Cmp, conj, disj, eq, int_const, neg, variables, with_copy
 from polykfunc.model.spec import PROPERTIES, Model
 
 from .obligation import VACUITY_IS_SKIP, Obligation
@@ -72,15 +72,24 @@ def visibility(model: Model) -> Iterator[Obligation]:
             continue
         n = len(k.impls)
         admitted = sem.load_admitted(model, k)
-        condition = conj(admitted, *(with_copy(sem.contract(model, k), j) for j in range(n)))
+        condition = conj(admitted, *(_copy(sem.contract(model, k), j) for j in range(n)))
         premise = conj(*(runtime_premise(model, j) for j in range(n)), condition)
-        goal = disj(*(with_copy(sem.requires(k, j), j) for j in range(n)))
+        goal = disj(*(_copy(sem.requires(k, j), j) for j in range(n)))
         load_time = k.in_force == "resolver"
         yield Obligation(
             id=f"visibility/{k.name}", property="visibility", model=model.name,
             summary=(f"the load-time view decides which implementation of {k.name} is safe"),
             premise=premise, goal=goal, kfunc=k.name, copies=n,
             severity="error" if load_time else "note", per_context=False, condition=condition)
+
+
+def _copy(e, j: int):
+    """``e`` over runtime copy ``j``; ``e`` itself when it reads only the shared view (a
+    contract over the view is the same formula for every copy, and copying it would only
+    rebuild it)."""
+    if all(v.ns not in RUNTIME_NAMESPACES for v in variables(e)):
+        return e
+    return with_copy(e, j)
 
 
 def refinement(model: Model) -> Iterator[Obligation]:

@@ -23,6 +23,7 @@ from polykfunc.engine.witness import all_keys, build
 from polykfunc.engine.replay import replay_problems
 from polykfunc.engine.results import MissingKnownBug, ModelReport, ObligationResult, Status
 from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session, z3_version
+from polykfunc.engine.split import SplitProver
 
 Progress = Callable[[str, int, int], None]
 
@@ -39,6 +40,7 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
     start = time.perf_counter()
     obs = obligations(model, properties)
     session = Z3Session(rlimit)
+    split: SplitProver | None = None
     known = _known_matcher(model) if use_known else None
     results = []
     for i, ob in enumerate(obs):
@@ -46,7 +48,11 @@ def prove_model(model: Model, *, properties: Iterable[str] | None = None, use_kn
             progress(model.name, i, len(obs))
         hit = cache.lookup(model, ob, rlimit, known) if cache is not None else None
         if hit is None:
-            hit = prove_obligation(session, model, ob, known)
+            if SplitProver.fits(ob):
+                split = split or SplitProver(model, rlimit)
+                hit = split.prove(ob, known)
+            if hit is None:
+                hit = prove_obligation(session, model, ob, known)
             if cache is not None:
                 cache.store(model, ob, rlimit, hit)
         results.append(hit)
@@ -134,9 +140,25 @@ def settle(model: Model, ob: Obligation, cexs, status: Status = Status.PROVED) -
         else:
             worst = Status.COUNTEREXAMPLE
         status = max(status, worst)  # a give-up after known bugs stays unknown; a defect wins
-    proved = tuple(c for c in model.context_names if c not in {x.context for x in cexs}) \
+    failed = {x.context for x in cexs}
+    names = _context_names(model)
+    proved = (tuple(c for c in names if c not in failed) if failed else names) \
         if status in (Status.PROVED, Status.KNOWN, Status.COUNTEREXAMPLE, Status.NOTE) and ob.per_context else ()
     return status, proved
+
+
+def _context_names(model: Model) -> tuple[str, ...]:
+    """``model.context_names``, built once per model (it is asked for every obligation)."""
+    hit = _NAMES.get(id(model))
+    if hit is None or hit[0] is not model:
+        if len(_NAMES) >= 64:
+            _NAMES.clear()
+        hit = _NAMES[id(model)] = (model, model.context_names)
+    return hit[1]
+
+
+#: id(model) -> (model, its context names); the model is kept so its id cannot be reused
+_NAMES: dict = {}
 
 
 def _local_premise(session: Z3Session, model: Model, ob: Obligation):

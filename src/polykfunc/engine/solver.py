@@ -18,8 +18,9 @@ from polykfunc.model.expr import (
     Not, Or, Value, Var,
 )
 
-#: Bumped whenever the encoding changes meaning (part of every cache key).
-ENCODING_VERSION = 1
+#: Bumped whenever the encoding or the search changes what an answer is (part of every cache key);
+#: 2: obligations are split by context (engine/split.py), so counterexamples are found per group.
+ENCODING_VERSION = 2
 DEFAULT_RLIMIT = 20_000_000
 
 
@@ -125,9 +126,9 @@ class Z3Session:
         if isinstance(e, Not):
             return z3.Not(self.encode(e.arg), c)
         if isinstance(e, And):
-            return z3.And([self.encode(a) for a in e.args] or [z3.BoolVal(True, c)])
+            return self._nary(z3.Z3_mk_and, [self.encode(a) for a in e.args], True)
         if isinstance(e, Or):
-            return z3.Or([self.encode(a) for a in e.args] or [z3.BoolVal(False, c)])
+            return self._nary(z3.Z3_mk_or, [self.encode(a) for a in e.args], False)
         if isinstance(e, Implies):
             return z3.Implies(self.encode(e.lhs), self.encode(e.rhs), c)
         if isinstance(e, Cmp):
@@ -140,6 +141,14 @@ class Z3Session:
         if isinstance(e, Ite):
             return z3.If(self.encode(e.cond), self.encode(e.then), self.encode(e.other), c)
         raise TypeError(f"unknown expression node {e!r}")  # pragma: no cover
+
+    def _nary(self, make, args: list, empty: bool):
+        """``z3.And``/``z3.Or`` of Boolean terms, built in one call: the same term z3's Python
+        wrappers build, without their per-argument type coercion (slow on wide formulas)."""
+        if not args:
+            return z3.BoolVal(empty, self.ctx)
+        arr = (z3.Ast * len(args))(*(a.as_ast() for a in args))
+        return z3.BoolRef(make(self.ctx.ref(), len(args), arr), self.ctx)
 
     # -------------------------------------------------------------- checking
     def check(self, formulas: Iterable[Expr], variables: Iterable[Var] = ()) -> Answer:
