@@ -24,14 +24,15 @@ def _targets(targets: tuple[str, ...]) -> list[Path]:
     return [resolve_target(t) for t in targets]
 
 
-def _prove_one(args):
-    """Prove one model (in a worker process); with ``explain``, also build store entries.
-    With a cache folder, unchanged obligations are reused from it (polykfunc.engine.cache)."""
+def _prove_one(args, model=None):
+    """Prove one model (in a worker process, which loads it; or here, with the model already
+    loaded); with ``explain``, also build store entries. With a cache folder, unchanged
+    obligations are reused from it (polykfunc.engine.cache)."""
     path, properties, use_known, rlimit, explain, cache_dir = args
     from polykfunc.engine.cache import CacheStats, ProofCache
     from polykfunc.engine.prover import prove_model
     from polykfunc.counterexamples.store import store_entries
-    model = load_model(path)
+    model = model if model is not None else load_model(path)
     cache = ProofCache(cache_dir) if cache_dir else None
     report = prove_model(model, properties=properties, use_known=use_known, rlimit=rlimit, cache=cache)
     stats = cache.stats if cache else CacheStats()
@@ -66,8 +67,7 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_d
     from polykfunc.engine.results import exit_code
     from polykfunc.engine.solver import DEFAULT_RLIMIT
     paths = _targets(targets)
-    for p in paths:  # validate everything first: bad input stops the run before any proof
-        load_model(p)
+    loaded = [load_model(p) for p in paths]  # validate everything first: bad input stops the run before any proof
     props = list(properties) or None
     cache_root = None if no_cache else str(cache_dir or DEFAULT_CACHE)
     work = [(p, props, not no_known, rlimit or DEFAULT_RLIMIT, not no_store, cache_root) for p in paths]
@@ -86,9 +86,9 @@ def prove(targets, properties, as_json, no_known, rlimit, jobs, verbose, store_d
                     if err.is_terminal:
                         err.print(f"[dim]{rep.model}: done in {rep.seconds:.2f}s[/dim]")
     else:
-        for w in work:
+        for w, model in zip(work, loaded):   # one process: prove the models already loaded
             with err.status(f"proving {w[0]}…") if err.is_terminal else _null():
-                rep, found, used = _prove_one(w)
+                rep, found, used = _prove_one(w, model)
                 reports.append(rep)
                 entries.extend(found)
                 stats.merge(used)
