@@ -39,13 +39,13 @@ from .modelfacts import Stated, compile_fact, compile_facts
 from .nesting import nesting_graph
 from .provenance import candidates
 from .sitefacts import AFRESH, SCHED_EXT_TASK_PARAMS, param_roles, site_facts
-from .symbols import KernelSymbols, kernel_symbols
+from .symbols import KernelSymbols, family_kfuncs, kernel_symbols, version_key
 
 #: verdicts, with the status they count as (the worst status decides the exit code)
 VERDICTS = {
-    "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
+    "ok": Status.PROVED, "skew ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
     "not reached on this kernel": Status.NOT_APPLICABLE, "no caller": Status.NOT_APPLICABLE,
-    "condition": Status.NOTE, "known bug": Status.KNOWN,
+    "condition": Status.NOTE, "skew condition": Status.NOTE, "known bug": Status.KNOWN,
     "unknown": Status.UNKNOWN, "rejected at load": Status.COUNTEREXAMPLE,
     "refused at run time": Status.COUNTEREXAMPLE, "misuse": Status.COUNTEREXAMPLE,
     "unsafe": Status.COUNTEREXAMPLE, "no context": Status.VACUOUS,
@@ -216,6 +216,11 @@ class _Checker:
         head = dict(context=r.describe(), entry=r.entry, kind=r.kind, async_kind=r.async_kind, outer=r.outer)
         site = site or {}
         if site.get("dead") or sc.kfunc not in self.symbols.modelled:
+            skewed = None
+            if not site.get("dead") and self.symbols.has(sc.kfunc) is None:
+                skewed = self._skewed(sc, prog, roles, member_tasks, enqueue_kfuncs, site)
+            if skewed is not None:
+                return skewed
             return ContextCheck(**head, model_contexts=(), outcomes=(), **self._unmodelled(sc.kfunc, site))
         k = self.model.kfunc(sc.kfunc)
         trusted = bool({"RCU", "TRUSTED_ARGS"} & set(k.flags)) or kernel_version(self.model) >= (7, 0)
@@ -230,6 +235,30 @@ class _Checker:
                 hit = self._conditional(sc, prog, roles, stated, dict(head), hit)
             self.memo[key] = hit
         return replace(hit, **head)
+
+    def _skewed(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, site: dict) -> ContextCheck | None:
+        """A kfunc neither the model nor its base defines, decided by the newest generated layer
+        that has it (an older tree), composed under the model's contexts; labelled as version
+        skew. A refusal by the older tree's rules is a *skew condition*, never a finding: the
+        newest tree's generic facts are not available (docs/programs.md)."""
+        found = skew_layer(self.model, sc.kfunc)
+        if found is None:
+            return None
+        layer, kernel = found
+        inner = _checker(skew_model(self.model, layer), self.rlimit, None)
+        c = inner.check(sc, prog, roles, member_tasks, enqueue_kfuncs, site)
+        if c.verdict in ("not modelled", "absent on this kernel", "not reached on this kernel", "no caller"):
+            return c
+        rel = "an older" if version_key(kernel) < version_key(self.model.kernel) else "another"
+        label = f"decided by {layer}, {rel} tree than {self.model.name}'s"
+        missing = f"{self.model.name}'s tree has no generic facts for {sc.kfunc} here"
+        if c.verdict == "ok":
+            return replace(c, verdict="skew ok", detail=f"{c.detail} ({label}; {missing})")
+        if c.verdict == "unknown":
+            return replace(c, detail=f"{c.detail} ({label})")
+        return replace(c, verdict="skew condition", condition=f"{layer}'s rule",
+                       detail=f"{label}: by {layer}'s rule the call is {c.verdict} ({c.detail}); {missing}, so this "
+                              f"is {layer}'s rule, not a finding: check it on the kernel you run")
 
     def _unmodelled(self, kfunc: str, site: dict) -> dict:
         """The verdict of a call to a kfunc the model does not describe (absent, or not modelled)."""
@@ -435,6 +464,36 @@ class _Checker:
             return None
         return tuple(impl.name for i, impl in enumerate(k.impls)
                      if s.check([legit, neg(sem.requires(k, i))]).status == "unsat")
+
+
+def skew_layer(model: Model, kfunc: str) -> tuple[str, str] | None:
+    """The newest bundled generated layer (subsystem ``kernel``) that defines ``kfunc``, when
+    ``model`` does not and no model of ``model``'s subsystem knows it: (layer name, its kernel)."""
+    from polykfunc.model import bundled_manifests
+    if any(kfunc in names for _, names in family_kfuncs(model.subsystem)) or any(k.name == kfunc for k in model.kfuncs):
+        return None
+    for name, names in reversed(family_kfuncs("kernel")):
+        if kfunc in names and name != model.base:
+            from .symbols import _toml
+            return name, str(_toml(bundled_manifests()[name])["model"]["kernel"])
+    return None
+
+
+_SKEW: dict[tuple[int, str], tuple[Model, Model]] = {}
+
+
+def skew_model(model: Model, layer: str) -> Model:
+    """``model`` composed with the older generated ``layer``, taking from it only the kfuncs no
+    model of ``model``'s subsystem knows (model/compose.py: ``base_only_missing``); named
+    ``MODEL+LAYER``. Built once per model object and layer."""
+    from polykfunc.model.compose import load_missing_from
+    hit = _SKEW.get((id(model), layer))
+    if hit is None or hit[0] is not model:
+        family = frozenset().union(*(names for _, names in family_kfuncs(model.subsystem)))
+        layer_names = dict(family_kfuncs("kernel"))[layer]
+        composed = load_missing_from(model.path, layer, only=frozenset(layer_names - family))
+        hit = _SKEW[(id(model), layer)] = (model, replace(composed, name=f"{model.name}+{layer}"))
+    return hit[1]
 
 
 _NESTING: dict[tuple, tuple[Model, object]] = {}
