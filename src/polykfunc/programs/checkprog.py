@@ -21,6 +21,7 @@ can serve the site, see :class:`SiteReport`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -34,6 +35,7 @@ from polykfunc.engine.prover import _known_matcher, _wanted_vars, prove_obligati
 from polykfunc.engine.results import Counterexample, Status
 from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
+from .concrete import concrete_ok
 from .callgraph import ASYNC_KINDS, ProgramGraph, SiteContext, reaching_contexts, site_contexts
 from .modelfacts import Stated, compile_fact, compile_facts
 from .nesting import nesting_graph
@@ -170,8 +172,10 @@ ASYNC_CONTEXT = "async_callback"
 class _Checker:
     """Decides site contexts against one model, adding async contexts when the model lacks them."""
 
-    def __init__(self, model: Model, rlimit: int, symbols: KernelSymbols | None = None):
+    def __init__(self, model: Model, rlimit: int, symbols: KernelSymbols | None = None, concrete: bool = True):
         self.model = model
+        self.concrete = concrete          # decide plainly-ok calls by concrete evaluation (concrete.py)
+        self.admitting: dict[tuple, tuple[str, ...] | None] = {}
         self.rlimit = rlimit
         self.symbols = symbols or kernel_symbols(model)
         self.sessions: dict[tuple, tuple[Model, Z3Session]] = {}
@@ -245,7 +249,7 @@ class _Checker:
         if found is None:
             return None
         layer, kernel = found
-        inner = _checker(skew_model(self.model, layer), self.rlimit, None)
+        inner = _checker(skew_model(self.model, layer), self.rlimit, None, self.concrete)
         c = inner.check(sc, prog, roles, member_tasks, enqueue_kfuncs, site)
         if c.verdict in ("not modelled", "absent on this kernel", "not reached on this kernel", "no caller"):
             return c
@@ -292,7 +296,10 @@ class _Checker:
         if forced:
             cv = sem.context_var(m)
             where = conj(where, eq(cv, Const(forced, cv.type)))
-        admitted = self._admitting(m, s, where)
+        akey = (forced, where)
+        admitted = self.admitting.get(akey, False)
+        if admitted is False:
+            admitted = self.admitting[akey] = self._admitting(m, s, where)
         head.update(facts=tuple(f.text for f in kept), dropped=tuple(f.text for f in dropped))
         if admitted is None:
             return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="unknown",
@@ -309,6 +316,11 @@ class _Checker:
                                        + (f"; these facts of the site contradict it: {'; '.join(core)}"
                                           if core else ""))
         k = m.kfunc(sc.kfunc)
+        code = concrete_ok(m, k, [f.expr for f in kept]) if self.concrete else None
+        if code is not None:   # exactly z3's answer (concrete.py): one outcome, safe and allowed
+            name = k.impls[code].name
+            return ContextCheck(**head, model_contexts=admitted, outcomes=(name,), verdict="ok",
+                                detail=f"selects {name}; every selection is safe")
         out = sem.outcome(m, k)
         codes = list(range(len(k.impls))) + [sem.REJECTED, sem.REFUSED]
         outcomes = tuple(sem.outcome_name(k, c) for c in codes
@@ -469,14 +481,22 @@ class _Checker:
 def skew_layer(model: Model, kfunc: str) -> tuple[str, str] | None:
     """The newest bundled generated layer (subsystem ``kernel``) that defines ``kfunc``, when
     ``model`` does not and no model of ``model``'s subsystem knows it: (layer name, its kernel)."""
-    from polykfunc.model import bundled_manifests
     if any(kfunc in names for _, names in family_kfuncs(model.subsystem)) or any(k.name == kfunc for k in model.kfuncs):
         return None
-    for name, names in reversed(family_kfuncs("kernel")):
+    for name, kernel, names in reversed(_layers()):
         if kfunc in names and name != model.base:
-            from .symbols import _toml
-            return name, str(_toml(bundled_manifests()[name])["model"]["kernel"])
+            return name, kernel
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def _layers() -> tuple[tuple[str, str, frozenset[str]], ...]:
+    """(name, kernel, kfunc names) of every bundled generated layer, oldest first."""
+    from polykfunc.model import bundled_manifests
+    from .symbols import _toml
+    manifests = bundled_manifests()
+    return tuple((name, str(_toml(manifests[name])["model"]["kernel"]), names)
+                 for name, names in family_kfuncs("kernel"))
 
 
 _SKEW: dict[tuple[int, str], tuple[Model, Model]] = {}
@@ -497,17 +517,18 @@ def skew_model(model: Model, layer: str) -> Model:
 
 
 _NESTING: dict[tuple, tuple[Model, object]] = {}
-_CHECKERS: dict[tuple[int, int], tuple[Model, "_Checker"]] = {}
+_CHECKERS: dict[tuple[int, int, bool], tuple[Model, "_Checker"]] = {}
 
 
-def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None) -> "_Checker":
-    """One checker per model object and resource limit, kept for the process: its solver
-    sessions and decisions serve every object checked against the model (a batch, a test run)."""
-    hit = _CHECKERS.get((id(model), rlimit))
+def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None, concrete: bool = True) -> "_Checker":
+    """One checker per model object, resource limit and decision mode, kept for the process: its
+    solver sessions and decisions serve every object checked against the model (a batch, a test run)."""
+    key = (id(model), rlimit, concrete)
+    hit = _CHECKERS.get(key)
     if hit is None or hit[0] is not model:
         if len(_CHECKERS) >= 8:
             _CHECKERS.clear()
-        hit = _CHECKERS[(id(model), rlimit)] = (model, _Checker(model, rlimit, symbols))
+        hit = _CHECKERS[key] = (model, _Checker(model, rlimit, symbols, concrete))
     return hit[1]
 
 
@@ -537,13 +558,15 @@ def _dedup(checks: list[ContextCheck]) -> list[ContextCheck]:
 
 
 def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph)", rlimit: int = DEFAULT_RLIMIT,
-                kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None
-                ) -> ProgramReport:
+                kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None,
+                concrete: bool = True) -> ProgramReport:
     """Check every site of ``graph`` in every reaching context against ``model``.
 
     ``kfunc_params(name)`` and ``member_params(struct, member)`` give BTF parameter lists
     (name, C type, pointee struct); without them kfunc task parameters are unknown and member
     task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
+    ``concrete=False`` decides every site with z3 (the concrete shortcut of
+    :mod:`~polykfunc.programs.concrete` is exact; the switch lets a test compare the two).
     """
     t0 = time.perf_counter()
     members = {graph.node(e).get("member") for e in graph.entries()}
@@ -555,7 +578,7 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
 
     reaches = reaching_contexts(graph, nested)
     sctx = site_contexts(graph, reaches)
-    checker = _checker(model, rlimit, symbols)
+    checker = _checker(model, rlimit, symbols, concrete)
     enqueue = inserts(model)
     sites = []
     for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
@@ -605,13 +628,13 @@ def _ambiguity(model: Model, kfunc: str, checks: list[ContextCheck]) -> str | No
     return None if set.intersection(*(set(c.safe) for c in legit)) else "build-time"  # type: ignore[arg-type]
 
 
-def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
+def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT, concrete: bool = True) -> ProgramReport:
     """Check a :class:`~polykfunc.programs.elf.BpfObject` against ``model``."""
     from .callgraph import from_object
     symbols = kernel_symbols(model)
     graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
     rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
-                      member_params=obj.member_params, symbols=symbols)
+                      member_params=obj.member_params, symbols=symbols, concrete=concrete)
     empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
              for var, members in obj.struct_ops.items() if not members]
     return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
