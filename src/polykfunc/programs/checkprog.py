@@ -119,6 +119,7 @@ class SiteReport:
     contexts: tuple[ContextCheck, ...]
     ambiguity: str | None = None
     symbol: str | None = None          # the extern as written, when it differs from the kfunc (a flavour)
+    alternative: "Alternative | None" = None  # absent / not reached here: the check on a kernel that keeps it
 
     @property
     def verdict(self) -> str:
@@ -126,7 +127,10 @@ class SiteReport:
 
     @property
     def status(self) -> Status:
-        return VERDICTS[self.verdict]
+        """The verdict's status; for a call this kernel does not run, its alternative's when
+        that is worse (a refusal on the kernel that keeps the call is the object's defect)."""
+        own = VERDICTS[self.verdict]
+        return max(own, self.alternative.status) if self.alternative is not None else own
 
     @property
     def where(self) -> str:
@@ -136,7 +140,38 @@ class SiteReport:
         return {"site": self.site, "function": self.function, "insn": self.insn, "file": self.file,
                 "line": self.line, "kfunc": self.kfunc, "symbol": self.symbol or self.kfunc, "verdict": self.verdict,
                 "ambiguity": self.ambiguity,
-                "contexts": [c.to_json() for c in self.contexts]}
+                "contexts": [c.to_json() for c in self.contexts],
+                "alternative": self.alternative.to_json() if self.alternative else None}
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A call the chosen model's kernel does not run (absent, or a ``bpf_ksym_exists()``
+    alternative it does not keep), checked against the newest bundled model of the subsystem
+    whose kernel keeps it: the loader there resolves the extern and the branch is live."""
+
+    model: str
+    kernel: str
+    site: SiteReport
+
+    @property
+    def verdict(self) -> str:
+        return self.site.verdict
+
+    @property
+    def status(self) -> Status:
+        return self.site.status
+
+    @property
+    def summary(self) -> str:
+        """``on sched_ext@v6.12: ok`` (with the reason when it is not ok)."""
+        worst = max(self.site.contexts, key=lambda c: (c.status, c.verdict == self.verdict), default=None)
+        why = f": {worst.detail}" if worst is not None and self.status != Status.PROVED else ""
+        return f"on {self.model}: {self.verdict}{why}"
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "kernel": self.kernel, "verdict": self.verdict, "summary": self.summary,
+                "contexts": [c.to_json() for c in self.site.contexts]}
 
 
 @dataclass(frozen=True)
@@ -559,7 +594,7 @@ def _dedup(checks: list[ContextCheck]) -> list[ContextCheck]:
 
 def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph)", rlimit: int = DEFAULT_RLIMIT,
                 kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None,
-                concrete: bool = True) -> ProgramReport:
+                concrete: bool = True, only: frozenset[str] | None = None) -> ProgramReport:
     """Check every site of ``graph`` in every reaching context against ``model``.
 
     ``kfunc_params(name)`` and ``member_params(struct, member)`` give BTF parameter lists
@@ -567,6 +602,7 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
     ``concrete=False`` decides every site with z3 (the concrete shortcut of
     :mod:`~polykfunc.programs.concrete` is exact; the switch lets a test compare the two).
+    ``only``: check only these site nodes (the others are left out of the report).
     """
     t0 = time.perf_counter()
     members = {graph.node(e).get("member") for e in graph.entries()}
@@ -582,6 +618,8 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     enqueue = inserts(model)
     sites = []
     for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
+        if only is not None and site not in only:
+            continue
         d = graph.node(site)
         params = (kfunc_params(d.get("symbol") or d["kfunc"]) or kfunc_params(d["kfunc"])) if kfunc_params else ()
         roles = param_roles(d["kfunc"], params)
@@ -635,9 +673,57 @@ def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT, concrete: b
     graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
     rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
                       member_params=obj.member_params, symbols=symbols, concrete=concrete)
+    rep = with_alternatives(obj, model, rep, rlimit=rlimit, concrete=concrete)
     empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
              for var, members in obj.struct_ops.items() if not members]
     return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
+
+
+#: the verdicts of a call the chosen model's kernel does not run
+NOT_RUN_HERE = ("absent on this kernel", "not reached on this kernel")
+_FAMILY: dict[str, Model] = {}
+
+
+def _family_model(name: str) -> Model:
+    from polykfunc.model import load_model, resolve_target
+    if name not in _FAMILY:
+        _FAMILY[name] = load_model(resolve_target(name))
+    return _FAMILY[name]
+
+
+def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DEFAULT_RLIMIT,
+                      concrete: bool = True) -> ProgramReport:
+    """Each site absent or not reached on ``model``'s kernel, checked against the newest other
+    bundled model of its subsystem whose kernel keeps it (:class:`Alternative`): the object is
+    read again with that kernel's symbols, so ``bpf_ksym_exists()`` branches go its way. A site
+    no bundled kernel runs keeps no alternative."""
+    from .callgraph import from_object
+    pending = {s.site for s in rep.sites if s.verdict in NOT_RUN_HERE}
+    if not pending:
+        return rep
+    t0 = time.perf_counter()
+    found: dict[str, Alternative] = {}
+    for name, names in reversed(family_kfuncs(model.subsystem)):
+        if name == model.name or not pending:
+            continue
+        kfuncs = {s.kfunc for s in rep.sites if s.site in pending}
+        if not kfuncs & names:
+            continue
+        other = _family_model(name)
+        symbols = kernel_symbols(other)
+        graph = from_object(obj, ksym_present=symbols.has, counted=inserts(other))
+        live = frozenset(n for n in pending if n in graph.graph and not graph.node(n).get("dead")
+                         and graph.node(n).get("kfunc") in symbols.modelled)
+        if not live:
+            continue
+        alt = check_graph(graph, other, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
+                          member_params=obj.member_params, symbols=symbols, concrete=concrete, only=live)
+        for s in alt.sites:
+            if s.verdict not in NOT_RUN_HERE + ("no caller", "not modelled"):
+                found[s.site] = Alternative(other.name, other.kernel, s)
+                pending.discard(s.site)
+    sites = tuple(replace(s, alternative=found[s.site]) if s.site in found else s for s in rep.sites)
+    return replace(rep, sites=sites, seconds=rep.seconds + time.perf_counter() - t0)
 
 
 def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
