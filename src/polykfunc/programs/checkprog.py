@@ -41,7 +41,7 @@ from .modelfacts import Stated, compile_fact, compile_facts
 from .nesting import nesting_graph
 from .provenance import candidates
 from .sitefacts import AFRESH, SCHED_EXT_TASK_PARAMS, param_roles, site_facts
-from .symbols import KernelSymbols, family_kfuncs, kernel_symbols, version_key
+from .symbols import KernelSymbols, family_kfuncs, kernel_symbols, symbols_of, version_key
 
 #: verdicts, with the status they count as (the worst status decides the exit code)
 VERDICTS = {
@@ -702,6 +702,9 @@ def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DE
     if not pending:
         return rep
     t0 = time.perf_counter()
+    from .choose import kfunc_externs
+    externs = sorted(kfunc_externs(obj))
+    here = kernel_symbols(model)
     found: dict[str, Alternative] = {}
     for name, names in reversed(family_kfuncs(model.subsystem)):
         if name == model.name or not pending:
@@ -709,6 +712,9 @@ def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DE
         kfuncs = {s.kfunc for s in rep.sites if s.site in pending}
         if not kfuncs & names:
             continue
+        symbols = symbols_of(name, model.subsystem, names)
+        if all(symbols.has(k) == here.has(k) for k in externs):
+            continue      # the loader keeps the same externs: the same paths are dead there
         other = _family_model(name)
         symbols = kernel_symbols(other)
         graph = from_object(obj, ksym_present=symbols.has, counted=inserts(other))
