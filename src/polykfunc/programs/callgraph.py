@@ -380,7 +380,7 @@ def from_object(obj, *, ksym_present: Callable[[str], bool | None] = lambda name
             t = obj.ksym_address(fn, insn)
             return (t.name, t.symbol) if t else None
         # the analysis depends on the kernel only through the externs the function tests
-        tested, called = _externs(obj, name, fn)
+        tested, called = function_externs(obj, name, fn)
         key = (name, counted & called, tuple(ksym_present(n) for n in tested))
         facts = analyses.get(key)
         if facts is None:
@@ -431,7 +431,7 @@ def _analyses_of(obj) -> dict:
     return hit[1]
 
 
-def _externs(obj, name: str, fn) -> tuple[tuple[str, ...], frozenset[str]]:
+def function_externs(obj, name: str, fn) -> tuple[tuple[str, ...], frozenset[str]]:
     """The extern kfuncs whose address the function loads (``bpf_ksym_exists()``), in order,
     and the kfuncs it calls."""
     cache = _analyses_of(obj)

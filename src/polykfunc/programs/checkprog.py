@@ -181,7 +181,8 @@ class ProgramReport:
     kernel: str
     sites: tuple[SiteReport, ...]
     notes: tuple[str, ...]
-    seconds: float
+    seconds: float                     # the check, without loading models
+    load_seconds: float = 0.0          # loading the models the check needed besides its own (skew, alternatives)
 
     @property
     def status(self) -> Status:
@@ -196,7 +197,8 @@ class ProgramReport:
 
     def to_json(self) -> dict:
         return {"object": self.object, "model": self.model, "kernel": self.kernel, "status": self.status.label,
-                "seconds": round(self.seconds, 3), "notes": list(self.notes),
+                "seconds": round(self.seconds, 3), "load_seconds": round(self.load_seconds, 3),
+                "notes": list(self.notes),
                 "sites": [s.to_json() for s in self.sites], "exit_code": self.exit_code}
 
 
@@ -535,6 +537,7 @@ def _layers() -> tuple[tuple[str, str, frozenset[str]], ...]:
 
 
 _SKEW: dict[tuple[int, str], tuple[Model, Model]] = {}
+_LOADING = [0.0]   # seconds spent loading models during checks (reported apart from the check)
 
 
 def skew_model(model: Model, layer: str) -> Model:
@@ -544,10 +547,12 @@ def skew_model(model: Model, layer: str) -> Model:
     from polykfunc.model.compose import load_missing_from
     hit = _SKEW.get((id(model), layer))
     if hit is None or hit[0] is not model:
+        t0 = time.perf_counter()
         family = frozenset().union(*(names for _, names in family_kfuncs(model.subsystem)))
         layer_names = dict(family_kfuncs("kernel"))[layer]
         composed = load_missing_from(model.path, layer, only=frozenset(layer_names - family))
         hit = _SKEW[(id(model), layer)] = (model, replace(composed, name=f"{model.name}+{layer}"))
+        _LOADING[0] += time.perf_counter() - t0
     return hit[1]
 
 
@@ -606,7 +611,11 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     """
     t0 = time.perf_counter()
     members = {graph.node(e).get("member") for e in graph.entries()}
-    nest = _nesting(model, frozenset(m for m in members if m))
+    inner = members
+    if only is not None:   # nesting adds outer ops to an entry's contexts, never entries: ask only for those
+        flat = site_contexts(graph, reaching_contexts(graph, lambda entry: ()))
+        inner = {graph.node(sc.reach.entry).get("member") for n in only for sc in flat.get(n, ())}
+    nest = _nesting(model, frozenset(m for m in inner if m))
 
     def nested(entry: str):
         m = graph.node(entry).get("member")
@@ -671,9 +680,13 @@ def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT, concrete: b
     from .callgraph import from_object
     symbols = kernel_symbols(model)
     graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
+    loading = _LOADING[0]
+    t0 = time.perf_counter()   # like check_graph's: the check from the call graph on
     rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
                       member_params=obj.member_params, symbols=symbols, concrete=concrete)
     rep = with_alternatives(obj, model, rep, rlimit=rlimit, concrete=concrete)
+    loaded = _LOADING[0] - loading
+    rep = replace(rep, seconds=time.perf_counter() - t0 - loaded, load_seconds=loaded)
     empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
              for var, members in obj.struct_ops.items() if not members]
     return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
@@ -687,7 +700,9 @@ _FAMILY: dict[str, Model] = {}
 def _family_model(name: str) -> Model:
     from polykfunc.model import load_model, resolve_target
     if name not in _FAMILY:
+        t0 = time.perf_counter()
         _FAMILY[name] = load_model(resolve_target(name))
+        _LOADING[0] += time.perf_counter() - t0
     return _FAMILY[name]
 
 
@@ -701,9 +716,9 @@ def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DE
     pending = {s.site for s in rep.sites if s.verdict in NOT_RUN_HERE}
     if not pending:
         return rep
-    t0 = time.perf_counter()
     from .choose import kfunc_externs
     externs = sorted(kfunc_externs(obj))
+    by_site = {s.site: s for s in rep.sites}
     here = kernel_symbols(model)
     found: dict[str, Alternative] = {}
     for name, names in reversed(family_kfuncs(model.subsystem)):
@@ -713,8 +728,9 @@ def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DE
         if not kfuncs & names:
             continue
         symbols = symbols_of(name, model.subsystem, names)
-        if all(symbols.has(k) == here.has(k) for k in externs):
-            continue      # the loader keeps the same externs: the same paths are dead there
+        differ = {k for k in externs if symbols.has(k) != here.has(k)}
+        if not any(_may_run_there(obj, by_site[n], symbols, differ) for n in pending):
+            continue      # the loader keeps the same externs the sites' functions test: still dead there
         other = _family_model(name)
         symbols = kernel_symbols(other)
         graph = from_object(obj, ksym_present=symbols.has, counted=inserts(other))
@@ -729,7 +745,20 @@ def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DE
                 found[s.site] = Alternative(other.name, other.kernel, s)
                 pending.discard(s.site)
     sites = tuple(replace(s, alternative=found[s.site]) if s.site in found else s for s in rep.sites)
-    return replace(rep, sites=sites, seconds=rep.seconds + time.perf_counter() - t0)
+    return replace(rep, sites=sites)
+
+
+def _may_run_there(obj, site: SiteReport, symbols: KernelSymbols, differ: set[str]) -> bool:
+    """Whether a site this kernel does not run may run on the kernel of ``symbols``: that kernel
+    has its kfunc, and (a ``bpf_ksym_exists()`` branch) resolves some extern the site's function
+    tests differently (the dataflow decides those branches function by function)."""
+    from .callgraph import function_externs
+    if symbols.has(site.kfunc) is not True:
+        return False
+    if site.verdict == "absent on this kernel":
+        return True
+    fn = obj.functions.get(site.function)
+    return fn is not None and bool(set(function_externs(obj, site.function, fn)[0]) & differ)
 
 
 def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
