@@ -613,8 +613,10 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
     members = {graph.node(e).get("member") for e in graph.entries()}
     inner = members
     if only is not None:   # nesting adds outer ops to an entry's contexts, never entries: ask only for those
-        flat = site_contexts(graph, reaching_contexts(graph, lambda entry: ()))
-        inner = {graph.node(sc.reach.entry).get("member") for n in only for sc in flat.get(n, ())}
+        import networkx as nx
+        entries = set(graph.entries())
+        inner = {graph.node(e).get("member") for n in only if n in graph.graph
+                 for e in nx.ancestors(graph.graph, n) & entries}
     nest = _nesting(model, frozenset(m for m in inner if m))
 
     def nested(entry: str):
