@@ -18,6 +18,15 @@ validation:
   overlay redefines is described by the overlay's known bugs only).
 
 Any disagreement is a :class:`SpecError` naming both files and lines.
+
+**Missing kfuncs only** (``base_only_missing=True``, :func:`load_missing_from`): the base is an
+*older* generated layer than the overlay's tree (the overlay's own layer lacks some generic
+kfuncs). Then only the base kfuncs the overlay lacks are taken (optionally only those named
+in ``only``), with the kfunc sets they belong to; a kfunc both define keeps the overlay's
+definition whatever the base's flags say (the older tree's flags are not the overlay's
+kernel's). Everything else is composed as above. check-prog uses this to decide a generic
+kfunc under the newest model by the newest generated layer that has it, labelled as version
+skew (docs/programs.md).
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ _PROG_EQ = re.compile(r"view\.prog_type\s*==\s*['\"](\w+)['\"]")
 _PROG_IN = re.compile(r"view\.prog_type\s+in\s*\[([^\]]*)\]")
 
 
-def read_composed(target: Path, base: str | None = None) -> tuple[Table, list[Path], str | None, tuple[str, ...]]:
+def read_composed(target: Path, base: str | None = None, *, base_only_missing: bool = False,
+                  only: frozenset[str] | None = None) -> tuple[Table, list[Path], str | None, tuple[str, ...]]:
     """The merged document of the model at ``target`` composed with its base (``base``
-    overrides the manifest's); also the files read, the base's name and the kfuncs it added."""
+    overrides the manifest's); also the files read, the base's name and the kfuncs it added.
+    ``base_only_missing``/``only``: see the module docstring (and :func:`compose`)."""
     doc, files = read_model_files(target)
     meta = doc.get("model")
     ref = base if base is not None else (meta.get("base") if isinstance(meta, Table) else None)
@@ -49,7 +60,7 @@ def read_composed(target: Path, base: str | None = None) -> tuple[Table, list[Pa
         raise SpecError(where_of(meta, "base"), f"model {ref!r} names itself as its base")
     bdoc, bfiles, _, _ = read_composed(base_path)
     bname = str(bdoc["model"].get("name", ref)) if isinstance(bdoc.get("model"), Table) else ref
-    composed, added = compose(doc, bdoc, bname)
+    composed, added = compose(doc, bdoc, bname, base_only_missing=base_only_missing, only=only)
     return composed, files + [f for f in bfiles if f not in files], bname, added
 
 
@@ -75,8 +86,27 @@ def _table(like: Table) -> Table:
     return t
 
 
-def compose(overlay: Table, base: Table, base_name: str) -> tuple[Table, tuple[str, ...]]:
-    """The overlay on top of the base (both merged documents); also the kfunc names the base added."""
+def load_missing_from(target: Path, base: str, only: frozenset[str] | None = None):
+    """The model at ``target`` (its manifest's own base ignored) composed with ``base``, an
+    older generated layer, taking from it only the kfuncs the model lacks (and of those only
+    the ones in ``only`` when given). The result records ``base`` and the kfuncs taken."""
+    from dataclasses import replace
+
+    from .validate import _Validator
+    doc, files, bname, added = read_composed(Path(target), base, base_only_missing=True, only=only)
+    model = _Validator(doc, files, Path(target)).model()
+    return replace(model, base=bname, base_kfuncs=added)
+
+
+def compose(overlay: Table, base: Table, base_name: str, *, base_only_missing: bool = False,
+            only: frozenset[str] | None = None) -> tuple[Table, tuple[str, ...]]:
+    """The overlay on top of the base (both merged documents); also the kfunc names the base added.
+
+    ``base_only_missing``: take only the base kfuncs the overlay lacks (those in ``only`` when
+    given) and the kfunc sets they are in, and do not require flag agreement for a kfunc both
+    define (the overlay's wins): the base is an older tree than the overlay's."""
+    if base_only_missing:
+        base = _only_missing(overlay, base, only)
     out = _table(overlay)
     for key, value in overlay.items():
         out[key] = value
@@ -88,12 +118,41 @@ def compose(overlay: Table, base: Table, base_name: str) -> tuple[Table, tuple[s
     for key in ("axiom", "filter"):
         out[key] = _disjoint_list(overlay.get(key, []), base.get(key, []), key)
     out["context"] = _contexts(overlay.get("context"), base.get("context"), overlay, base)
-    kfuncs, added = _kfuncs(overlay.get("kfunc"), base.get("kfunc"), overlay, base, base_name)
+    kfuncs, added = _kfuncs(overlay.get("kfunc"), base.get("kfunc"), overlay, base, base_name,
+                            check_flags=not base_only_missing)
     out["kfunc"] = kfuncs
     out["known_bug"] = _known_bugs(overlay.get("known_bug", []), base.get("known_bug", []), set(added))
     for key in [k for k in out if out[k] is None]:
         del out[key]
     return out, added
+
+
+def _only_missing(overlay: Table, base: Table, only: frozenset[str] | None) -> Table:
+    """The base reduced to the kfuncs the overlay lacks (and ``only`` names) and their sets."""
+    okf = overlay.get("kfunc") if isinstance(overlay.get("kfunc"), Table) else {}
+    bkf = base.get("kfunc")
+    out = _table(base)
+    for key, value in base.items():
+        out[key] = value
+    if not isinstance(bkf, Table):
+        return out
+    kf = _table(bkf)
+    used: set[str] = set()
+    for name, k in bkf.items():
+        if name in okf or (only is not None and name not in only):
+            continue
+        kf[name] = k
+        if isinstance(k, Table):
+            used.update(s for s in k.get("sets", []) if isinstance(s, str))
+    out["kfunc"] = kf
+    sets = base.get("kfunc_set")
+    if isinstance(sets, Table):
+        kept = _table(sets)
+        for name, value in sets.items():
+            if name in used:
+                kept[name] = value
+        out["kfunc_set"] = kept
+    return out
 
 
 def _known_bugs(o: list, b: list, added: set[str]) -> list:
@@ -242,7 +301,7 @@ def _contexts(o, b, odoc, bdoc):
     return out
 
 
-def _kfuncs(o, b, odoc, bdoc, base_name: str):
+def _kfuncs(o, b, odoc, bdoc, base_name: str, check_flags: bool = True):
     if b is None:
         return o, ()
     if o is None:
@@ -251,7 +310,7 @@ def _kfuncs(o, b, odoc, bdoc, base_name: str):
     added = []
     for name, k in o.items():
         out[name] = k
-        if name in b and isinstance(k, Table) and isinstance(b[name], Table):
+        if check_flags and name in b and isinstance(k, Table) and isinstance(b[name], Table):
             of, bf = sorted(k.get("flags", [])), sorted(b[name].get("flags", []))
             if of != bf:
                 here = where_of(k, "flags") if "flags" in k else where_of(k)

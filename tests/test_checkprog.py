@@ -202,3 +202,55 @@ def test_results_carry_statuses_prove_uses(bpf_object):  # noqa: F811
     rep = check(bpf_object, "bad_nested", "sched_ext@v6.12", old=True)
     assert rep.status == Status.COUNTEREXAMPLE and rep.exit_code == 1
     assert json.loads(json.dumps(rep.to_json()))["status"] == "counterexample"
+
+
+def _one_site_graph(kfunc, prog_type="STRUCT_OPS", member="enqueue", sleepable=False):
+    from polykfunc.programs.callgraph import ProgramGraph
+    g = ProgramGraph()
+    st = "sched_ext_ops" if prog_type == "STRUCT_OPS" else None
+    g.add_program("prog", prog_type, member=member if st else None, st_ops=st, sleepable=sleepable,
+                  section=("struct_ops.s/" if sleepable else "struct_ops/") + member if st else "syscall")
+    g.add_site("prog", 3, kfunc)
+    return g
+
+
+def test_a_generic_kfunc_the_newest_tree_lacks_is_decided_by_an_older_layer_as_version_skew():
+    """sched_ext@newest's generated layer has no bpf_task_acquire: kernel@v6.12 (the newest
+    generated layer that has it) decides it under newest's contexts, and says so."""
+    from polykfunc.programs.checkprog import check_graph
+    rep = check_graph(_one_site_graph("bpf_task_acquire"), model("sched_ext@newest"))
+    (s,) = rep.sites
+    assert s.verdict == "skew ok" and s.status == Status.PROVED and rep.exit_code == 0
+    (c,) = s.contexts
+    assert c.model_contexts == ("enqueue",)
+    assert "decided by kernel@v6.12, an older tree than sched_ext@newest's" in c.detail
+
+
+def test_an_older_layers_refusal_is_a_skew_condition_never_a_finding():
+    """bpf_arena_alloc_pages is KF_SLEEPABLE in 6.12 (kernel/bpf/arena.c: BTF_ID_FLAGS) but not
+    in newer trees: from the non-sleepable ops.enqueue the older rule refuses it. That is a
+    condition naming the older tree's rule (exit 0), not a finding; in a sleepable SYSCALL
+    program the same call is skew ok."""
+    from polykfunc.programs.checkprog import check_graph
+    rep = check_graph(_one_site_graph("bpf_arena_alloc_pages"), model("sched_ext@newest"))
+    (s,) = rep.sites
+    assert s.verdict == "skew condition" and s.status == Status.NOTE and rep.exit_code == 0
+    (c,) = s.contexts
+    assert c.condition == "kernel@v6.12's rule"
+    assert "by kernel@v6.12's rule the call is rejected at load" in c.detail and "KF_SLEEPABLE" in c.detail
+    assert "not a finding" in c.detail
+    ok = check_graph(_one_site_graph("bpf_arena_alloc_pages", "SYSCALL", sleepable=True), model("sched_ext@newest"))
+    assert [x.verdict for x in ok.sites] == ["skew ok"]
+
+
+def test_a_kfunc_no_layer_has_stays_not_modelled():
+    from polykfunc.programs.checkprog import check_graph
+    rep = check_graph(_one_site_graph("bpf_no_such_kfunc_anywhere"), model("sched_ext@newest"))
+    assert [s.verdict for s in rep.sites] == ["not modelled"]
+
+
+def test_a_models_own_base_decides_without_skew():
+    """sched_ext@v6.12 composes kernel@v6.12 itself: its generic calls are plain ok."""
+    from polykfunc.programs.checkprog import check_graph
+    rep = check_graph(_one_site_graph("bpf_task_acquire"), model("sched_ext@v6.12"))
+    assert [s.verdict for s in rep.sites] == ["ok"]

@@ -147,3 +147,24 @@ def test_a_review_reads_the_overlay_without_its_base_kfuncs():
     assert not {b.kfunc for b in own.known_bugs} & set(composed.base_kfuncs)
     assert own.contexts == composed.contexts and "kernel@v6.12" in own.description
     assert overlay_only(own) is own          # idempotent: nothing of the base is left to drop
+
+
+def test_base_only_missing_takes_only_the_kfuncs_the_overlay_lacks(layer, tmp_path):
+    """An older layer under a newer overlay (compose's base_only_missing): flags may differ for
+    a kfunc both define (the overlay's wins), only the missing kfuncs come from the base, and
+    ``only`` narrows them further; the normal composition still refuses the disagreement."""
+    from polykfunc.model.compose import load_missing_from
+    d = _overlay(tmp_path, layer, lambda t: t.replace('flags = ["RCU"]', 'flags = ["RCU", "ACQUIRE"]'))
+    with pytest.raises(SpecError):
+        load_model(d)
+    m = load_missing_from(d, str(layer))
+    assert m.base == "kernel@v6.99"
+    assert sorted(m.kfunc("scx_bpf_dsq_insert").flags) == ["ACQUIRE", "RCU"]   # the overlay's
+    assert set(m.base_kfuncs) == {"mini_copy", "mini_rcu_read_lock", "mini_task_acquire", "mini_task_release",
+                                  "mini_xdp_meta"}
+    few = load_missing_from(d, str(layer), only=frozenset({"mini_copy"}))
+    assert few.base_kfuncs == ("mini_copy",)
+    assert "mini_task_acquire" not in {k.name for k in few.kfuncs}
+    # the sets of the kfuncs not taken are not taken either
+    assert {s.name for s in few.kfunc_sets} - {s.name for s in m.kfunc_sets} == set()
+    assert len(few.kfunc_sets) < len(m.kfunc_sets)

@@ -98,7 +98,7 @@ def batch_exit(results: list[ObjectResult]) -> int:
 
 
 #: summary columns: (heading, verdicts counted)
-COLUMNS = (("ok", ("ok",)), ("cond", ("condition",)), ("known", ("known bug",)),
+COLUMNS = (("ok", ("ok",)), ("skew ok", ("skew ok",)), ("cond", ("condition",)), ("skew cond", ("skew condition",)), ("known", ("known bug",)),
            ("findings", tuple(v for v, st in VERDICTS.items() if st.is_failure)), ("unknown", ("unknown",)),
            ("absent", ("absent on this kernel", "not reached on this kernel")), ("no caller", ("no caller",)),
            ("not modelled", ("not modelled",)))

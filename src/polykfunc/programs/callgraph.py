@@ -362,6 +362,7 @@ def from_object(obj, *, ksym_present: Callable[[str], bool | None] = lambda name
     """
     g = ProgramGraph()
     g.notes.extend(obj.notes)
+    analyses = _analyses_of(obj)
     for name, fn in obj.functions.items():
         if fn.is_entry:
             p = obj.programs[name]
@@ -378,9 +379,14 @@ def from_object(obj, *, ksym_present: Callable[[str], bool | None] = lambda name
         def ksym_of(insn, fn=fn):
             t = obj.ksym_address(fn, insn)
             return (t.name, t.symbol) if t else None
-        facts = analyse(name, fn.insns, classify, lambda insn, fn=fn: obj.function_address(fn, insn),
-                        ksym_of=ksym_of, ksym_present=ksym_present, counted=counted,
-                        data_of=lambda insn, fn=fn: obj.data_address(fn, insn))
+        # the analysis depends on the kernel only through the externs the function tests
+        tested, called = function_externs(obj, name, fn)
+        key = (name, counted & called, tuple(ksym_present(n) for n in tested))
+        facts = analyses.get(key)
+        if facts is None:
+            facts = analyses[key] = analyse(name, fn.insns, classify, lambda insn, fn=fn: obj.function_address(fn, insn),
+                                            ksym_of=ksym_of, ksym_present=ksym_present, counted=counted,
+                                            data_of=lambda insn, fn=fn: obj.data_address(fn, insn))
         by_idx = {i.idx: i for i in fn.insns}
         for c in facts.calls:
             if c.kind == "kfunc":
@@ -408,6 +414,34 @@ def from_object(obj, *, ksym_present: Callable[[str], bool | None] = lambda name
                            "callback helper polykfunc knows; it is checked as an async callback of unknown kind")
             g.add_call(name, target, insn=insn, via="async_cb", async_kind="unknown", helper="(address taken)")
     return g
+
+
+_ANALYSES: dict[int, tuple[object, dict]] = {}
+
+
+def _analyses_of(obj) -> dict:
+    """The per-function analyses of ``obj`` already made (for other kernels' symbols): reading
+    the object again for another kernel re-analyses only the functions whose tested externs
+    that kernel resolves differently."""
+    hit = _ANALYSES.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        if len(_ANALYSES) >= 4:
+            _ANALYSES.clear()
+        hit = _ANALYSES[id(obj)] = (obj, {})
+    return hit[1]
+
+
+def function_externs(obj, name: str, fn) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The extern kfuncs whose address the function loads (``bpf_ksym_exists()``), in order,
+    and the kfuncs it calls."""
+    cache = _analyses_of(obj)
+    key = ("externs", name)
+    if key not in cache:
+        found = [obj.ksym_address(fn, i) for i in fn.insns if i.is_ld_imm64]
+        calls = [obj.call_target(fn, i) for i in fn.insns if i.is_call]
+        cache[key] = (tuple(dict.fromkeys(t.name for t in found if t is not None)),
+                      frozenset(t.name for t in calls if t.kind == "kfunc"))
+    return cache[key]
 
 
 def _callback(g: ProgramGraph, caller: str, c, reg: int, kind: str, helper: str, remap: dict[int, int]) -> None:

@@ -21,6 +21,7 @@ can serve the site, see :class:`SiteReport`).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, replace
 
@@ -34,18 +35,19 @@ from polykfunc.engine.prover import _known_matcher, _wanted_vars, prove_obligati
 from polykfunc.engine.results import Counterexample, Status
 from polykfunc.engine.solver import DEFAULT_RLIMIT, Z3Session
 
+from .concrete import concrete_ok
 from .callgraph import ASYNC_KINDS, ProgramGraph, SiteContext, reaching_contexts, site_contexts
 from .modelfacts import Stated, compile_fact, compile_facts
 from .nesting import nesting_graph
 from .provenance import candidates
 from .sitefacts import AFRESH, SCHED_EXT_TASK_PARAMS, param_roles, site_facts
-from .symbols import KernelSymbols, kernel_symbols
+from .symbols import KernelSymbols, family_kfuncs, kernel_symbols, symbols_of, version_key
 
 #: verdicts, with the status they count as (the worst status decides the exit code)
 VERDICTS = {
-    "ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
+    "ok": Status.PROVED, "skew ok": Status.PROVED, "not modelled": Status.NOT_APPLICABLE, "absent on this kernel": Status.NOT_APPLICABLE,
     "not reached on this kernel": Status.NOT_APPLICABLE, "no caller": Status.NOT_APPLICABLE,
-    "condition": Status.NOTE, "known bug": Status.KNOWN,
+    "condition": Status.NOTE, "skew condition": Status.NOTE, "known bug": Status.KNOWN,
     "unknown": Status.UNKNOWN, "rejected at load": Status.COUNTEREXAMPLE,
     "refused at run time": Status.COUNTEREXAMPLE, "misuse": Status.COUNTEREXAMPLE,
     "unsafe": Status.COUNTEREXAMPLE, "no context": Status.VACUOUS,
@@ -117,6 +119,7 @@ class SiteReport:
     contexts: tuple[ContextCheck, ...]
     ambiguity: str | None = None
     symbol: str | None = None          # the extern as written, when it differs from the kfunc (a flavour)
+    alternative: "Alternative | None" = None  # absent / not reached here: the check on a kernel that keeps it
 
     @property
     def verdict(self) -> str:
@@ -124,7 +127,10 @@ class SiteReport:
 
     @property
     def status(self) -> Status:
-        return VERDICTS[self.verdict]
+        """The verdict's status; for a call this kernel does not run, its alternative's when
+        that is worse (a refusal on the kernel that keeps the call is the object's defect)."""
+        own = VERDICTS[self.verdict]
+        return max(own, self.alternative.status) if self.alternative is not None else own
 
     @property
     def where(self) -> str:
@@ -134,7 +140,38 @@ class SiteReport:
         return {"site": self.site, "function": self.function, "insn": self.insn, "file": self.file,
                 "line": self.line, "kfunc": self.kfunc, "symbol": self.symbol or self.kfunc, "verdict": self.verdict,
                 "ambiguity": self.ambiguity,
-                "contexts": [c.to_json() for c in self.contexts]}
+                "contexts": [c.to_json() for c in self.contexts],
+                "alternative": self.alternative.to_json() if self.alternative else None}
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A call the chosen model's kernel does not run (absent, or a ``bpf_ksym_exists()``
+    alternative it does not keep), checked against the newest bundled model of the subsystem
+    whose kernel keeps it: the loader there resolves the extern and the branch is live."""
+
+    model: str
+    kernel: str
+    site: SiteReport
+
+    @property
+    def verdict(self) -> str:
+        return self.site.verdict
+
+    @property
+    def status(self) -> Status:
+        return self.site.status
+
+    @property
+    def summary(self) -> str:
+        """``on sched_ext@v6.12: ok`` (with the reason when it is not ok)."""
+        worst = max(self.site.contexts, key=lambda c: (c.status, c.verdict == self.verdict), default=None)
+        why = f": {worst.detail}" if worst is not None and self.status != Status.PROVED else ""
+        return f"on {self.model}: {self.verdict}{why}"
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "kernel": self.kernel, "verdict": self.verdict, "summary": self.summary,
+                "contexts": [c.to_json() for c in self.site.contexts]}
 
 
 @dataclass(frozen=True)
@@ -144,7 +181,8 @@ class ProgramReport:
     kernel: str
     sites: tuple[SiteReport, ...]
     notes: tuple[str, ...]
-    seconds: float
+    seconds: float                     # the check, without loading models
+    load_seconds: float = 0.0          # loading the models the check needed besides its own (skew, alternatives)
 
     @property
     def status(self) -> Status:
@@ -159,7 +197,8 @@ class ProgramReport:
 
     def to_json(self) -> dict:
         return {"object": self.object, "model": self.model, "kernel": self.kernel, "status": self.status.label,
-                "seconds": round(self.seconds, 3), "notes": list(self.notes),
+                "seconds": round(self.seconds, 3), "load_seconds": round(self.load_seconds, 3),
+                "notes": list(self.notes),
                 "sites": [s.to_json() for s in self.sites], "exit_code": self.exit_code}
 
 
@@ -170,8 +209,10 @@ ASYNC_CONTEXT = "async_callback"
 class _Checker:
     """Decides site contexts against one model, adding async contexts when the model lacks them."""
 
-    def __init__(self, model: Model, rlimit: int, symbols: KernelSymbols | None = None):
+    def __init__(self, model: Model, rlimit: int, symbols: KernelSymbols | None = None, concrete: bool = True):
         self.model = model
+        self.concrete = concrete          # decide plainly-ok calls by concrete evaluation (concrete.py)
+        self.admitting: dict[tuple, tuple[str, ...] | None] = {}
         self.rlimit = rlimit
         self.symbols = symbols or kernel_symbols(model)
         self.sessions: dict[tuple, tuple[Model, Z3Session]] = {}
@@ -216,6 +257,11 @@ class _Checker:
         head = dict(context=r.describe(), entry=r.entry, kind=r.kind, async_kind=r.async_kind, outer=r.outer)
         site = site or {}
         if site.get("dead") or sc.kfunc not in self.symbols.modelled:
+            skewed = None
+            if not site.get("dead") and self.symbols.has(sc.kfunc) is None:
+                skewed = self._skewed(sc, prog, roles, member_tasks, enqueue_kfuncs, site)
+            if skewed is not None:
+                return skewed
             return ContextCheck(**head, model_contexts=(), outcomes=(), **self._unmodelled(sc.kfunc, site))
         k = self.model.kfunc(sc.kfunc)
         trusted = bool({"RCU", "TRUSTED_ARGS"} & set(k.flags)) or kernel_version(self.model) >= (7, 0)
@@ -230,6 +276,30 @@ class _Checker:
                 hit = self._conditional(sc, prog, roles, stated, dict(head), hit)
             self.memo[key] = hit
         return replace(hit, **head)
+
+    def _skewed(self, sc: SiteContext, prog, roles, member_tasks, enqueue_kfuncs, site: dict) -> ContextCheck | None:
+        """A kfunc neither the model nor its base defines, decided by the newest generated layer
+        that has it (an older tree), composed under the model's contexts; labelled as version
+        skew. A refusal by the older tree's rules is a *skew condition*, never a finding: the
+        newest tree's generic facts are not available (docs/programs.md)."""
+        found = skew_layer(self.model, sc.kfunc)
+        if found is None:
+            return None
+        layer, kernel = found
+        inner = _checker(skew_model(self.model, layer), self.rlimit, None, self.concrete)
+        c = inner.check(sc, prog, roles, member_tasks, enqueue_kfuncs, site)
+        if c.verdict in ("not modelled", "absent on this kernel", "not reached on this kernel", "no caller"):
+            return c
+        rel = "an older" if version_key(kernel) < version_key(self.model.kernel) else "another"
+        label = f"decided by {layer}, {rel} tree than {self.model.name}'s"
+        missing = f"{self.model.name}'s tree has no generic facts for {sc.kfunc} here"
+        if c.verdict == "ok":
+            return replace(c, verdict="skew ok", detail=f"{c.detail} ({label}; {missing})")
+        if c.verdict == "unknown":
+            return replace(c, detail=f"{c.detail} ({label})")
+        return replace(c, verdict="skew condition", condition=f"{layer}'s rule",
+                       detail=f"{label}: by {layer}'s rule the call is {c.verdict} ({c.detail}); {missing}, so this "
+                              f"is {layer}'s rule, not a finding: check it on the kernel you run")
 
     def _unmodelled(self, kfunc: str, site: dict) -> dict:
         """The verdict of a call to a kfunc the model does not describe (absent, or not modelled)."""
@@ -263,7 +333,10 @@ class _Checker:
         if forced:
             cv = sem.context_var(m)
             where = conj(where, eq(cv, Const(forced, cv.type)))
-        admitted = self._admitting(m, s, where)
+        akey = (forced, where)
+        admitted = self.admitting.get(akey, False)
+        if admitted is False:
+            admitted = self.admitting[akey] = self._admitting(m, s, where)
         head.update(facts=tuple(f.text for f in kept), dropped=tuple(f.text for f in dropped))
         if admitted is None:
             return ContextCheck(**head, model_contexts=(), outcomes=(), verdict="unknown",
@@ -280,6 +353,11 @@ class _Checker:
                                        + (f"; these facts of the site contradict it: {'; '.join(core)}"
                                           if core else ""))
         k = m.kfunc(sc.kfunc)
+        code = concrete_ok(m, k, [f.expr for f in kept]) if self.concrete else None
+        if code is not None:   # exactly z3's answer (concrete.py): one outcome, safe and allowed
+            name = k.impls[code].name
+            return ContextCheck(**head, model_contexts=admitted, outcomes=(name,), verdict="ok",
+                                detail=f"selects {name}; every selection is safe")
         out = sem.outcome(m, k)
         codes = list(range(len(k.impls))) + [sem.REJECTED, sem.REFUSED]
         outcomes = tuple(sem.outcome_name(k, c) for c in codes
@@ -437,18 +515,60 @@ class _Checker:
                      if s.check([legit, neg(sem.requires(k, i))]).status == "unsat")
 
 
+def skew_layer(model: Model, kfunc: str) -> tuple[str, str] | None:
+    """The newest bundled generated layer (subsystem ``kernel``) that defines ``kfunc``, when
+    ``model`` does not and no model of ``model``'s subsystem knows it: (layer name, its kernel)."""
+    if any(kfunc in names for _, names in family_kfuncs(model.subsystem)) or any(k.name == kfunc for k in model.kfuncs):
+        return None
+    for name, kernel, names in reversed(_layers()):
+        if kfunc in names and name != model.base:
+            return name, kernel
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _layers() -> tuple[tuple[str, str, frozenset[str]], ...]:
+    """(name, kernel, kfunc names) of every bundled generated layer, oldest first."""
+    from polykfunc.model import bundled_manifests
+    from .symbols import _toml
+    manifests = bundled_manifests()
+    return tuple((name, str(_toml(manifests[name])["model"]["kernel"]), names)
+                 for name, names in family_kfuncs("kernel"))
+
+
+_SKEW: dict[tuple[int, str], tuple[Model, Model]] = {}
+_LOADING = [0.0]   # seconds spent loading models during checks (reported apart from the check)
+
+
+def skew_model(model: Model, layer: str) -> Model:
+    """``model`` composed with the older generated ``layer``, taking from it only the kfuncs no
+    model of ``model``'s subsystem knows (model/compose.py: ``base_only_missing``); named
+    ``MODEL+LAYER``. Built once per model object and layer."""
+    from polykfunc.model.compose import load_missing_from
+    hit = _SKEW.get((id(model), layer))
+    if hit is None or hit[0] is not model:
+        t0 = time.perf_counter()
+        family = frozenset().union(*(names for _, names in family_kfuncs(model.subsystem)))
+        layer_names = dict(family_kfuncs("kernel"))[layer]
+        composed = load_missing_from(model.path, layer, only=frozenset(layer_names - family))
+        hit = _SKEW[(id(model), layer)] = (model, replace(composed, name=f"{model.name}+{layer}"))
+        _LOADING[0] += time.perf_counter() - t0
+    return hit[1]
+
+
 _NESTING: dict[tuple, tuple[Model, object]] = {}
-_CHECKERS: dict[tuple[int, int], tuple[Model, "_Checker"]] = {}
+_CHECKERS: dict[tuple[int, int, bool], tuple[Model, "_Checker"]] = {}
 
 
-def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None) -> "_Checker":
-    """One checker per model object and resource limit, kept for the process: its solver
-    sessions and decisions serve every object checked against the model (a batch, a test run)."""
-    hit = _CHECKERS.get((id(model), rlimit))
+def _checker(model: Model, rlimit: int, symbols: KernelSymbols | None, concrete: bool = True) -> "_Checker":
+    """One checker per model object, resource limit and decision mode, kept for the process: its
+    solver sessions and decisions serve every object checked against the model (a batch, a test run)."""
+    key = (id(model), rlimit, concrete)
+    hit = _CHECKERS.get(key)
     if hit is None or hit[0] is not model:
         if len(_CHECKERS) >= 8:
             _CHECKERS.clear()
-        hit = _CHECKERS[(id(model), rlimit)] = (model, _Checker(model, rlimit, symbols))
+        hit = _CHECKERS[key] = (model, _Checker(model, rlimit, symbols, concrete))
     return hit[1]
 
 
@@ -478,17 +598,26 @@ def _dedup(checks: list[ContextCheck]) -> list[ContextCheck]:
 
 
 def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph)", rlimit: int = DEFAULT_RLIMIT,
-                kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None
-                ) -> ProgramReport:
+                kfunc_params=None, member_params=None, lines=None, symbols: KernelSymbols | None = None,
+                concrete: bool = True, only: frozenset[str] | None = None) -> ProgramReport:
     """Check every site of ``graph`` in every reaching context against ``model``.
 
     ``kfunc_params(name)`` and ``member_params(struct, member)`` give BTF parameter lists
     (name, C type, pointee struct); without them kfunc task parameters are unknown and member
     task parameters come from :data:`~polykfunc.programs.sitefacts.SCHED_EXT_TASK_PARAMS`.
+    ``concrete=False`` decides every site with z3 (the concrete shortcut of
+    :mod:`~polykfunc.programs.concrete` is exact; the switch lets a test compare the two).
+    ``only``: check only these site nodes (the others are left out of the report).
     """
     t0 = time.perf_counter()
     members = {graph.node(e).get("member") for e in graph.entries()}
-    nest = _nesting(model, frozenset(m for m in members if m))
+    inner = members
+    if only is not None:   # nesting adds outer ops to an entry's contexts, never entries: ask only for those
+        import networkx as nx
+        entries = set(graph.entries())
+        inner = {graph.node(e).get("member") for n in only if n in graph.graph
+                 for e in nx.ancestors(graph.graph, n) & entries}
+    nest = _nesting(model, frozenset(m for m in inner if m))
 
     def nested(entry: str):
         m = graph.node(entry).get("member")
@@ -496,10 +625,12 @@ def check_graph(graph: ProgramGraph, model: Model, *, object_name: str = "(graph
 
     reaches = reaching_contexts(graph, nested)
     sctx = site_contexts(graph, reaches)
-    checker = _checker(model, rlimit, symbols)
+    checker = _checker(model, rlimit, symbols, concrete)
     enqueue = inserts(model)
     sites = []
     for site in sorted(sctx, key=lambda n: (graph.node(n)["function"], graph.node(n)["insn"])):
+        if only is not None and site not in only:
+            continue
         d = graph.node(site)
         params = (kfunc_params(d.get("symbol") or d["kfunc"]) or kfunc_params(d["kfunc"])) if kfunc_params else ()
         roles = param_roles(d["kfunc"], params)
@@ -546,16 +677,90 @@ def _ambiguity(model: Model, kfunc: str, checks: list[ContextCheck]) -> str | No
     return None if set.intersection(*(set(c.safe) for c in legit)) else "build-time"  # type: ignore[arg-type]
 
 
-def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:
+def check_parsed(obj, model: Model, *, rlimit: int = DEFAULT_RLIMIT, concrete: bool = True) -> ProgramReport:
     """Check a :class:`~polykfunc.programs.elf.BpfObject` against ``model``."""
     from .callgraph import from_object
     symbols = kernel_symbols(model)
     graph = from_object(obj, ksym_present=symbols.has, counted=inserts(model))
+    loading = _LOADING[0]
+    t0 = time.perf_counter()   # like check_graph's: the check from the call graph on
     rep = check_graph(graph, model, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
-                      member_params=obj.member_params, symbols=symbols)
+                      member_params=obj.member_params, symbols=symbols, concrete=concrete)
+    rep = with_alternatives(obj, model, rep, rlimit=rlimit, concrete=concrete)
+    loaded = _LOADING[0] - loading
+    rep = replace(rep, seconds=time.perf_counter() - t0 - loaded, load_seconds=loaded)
     empty = [f"struct_ops map {var} (struct {obj.struct_types.get(var, '?')}) fills no member: no program of it runs"
              for var, members in obj.struct_ops.items() if not members]
     return replace(rep, notes=rep.notes + tuple(empty)) if empty else rep
+
+
+#: the verdicts of a call the chosen model's kernel does not run
+NOT_RUN_HERE = ("absent on this kernel", "not reached on this kernel")
+_FAMILY: dict[str, Model] = {}
+
+
+def _family_model(name: str) -> Model:
+    from polykfunc.model import load_model, resolve_target
+    if name not in _FAMILY:
+        t0 = time.perf_counter()
+        _FAMILY[name] = load_model(resolve_target(name))
+        _LOADING[0] += time.perf_counter() - t0
+    return _FAMILY[name]
+
+
+def with_alternatives(obj, model: Model, rep: ProgramReport, *, rlimit: int = DEFAULT_RLIMIT,
+                      concrete: bool = True) -> ProgramReport:
+    """Each site absent or not reached on ``model``'s kernel, checked against the newest other
+    bundled model of its subsystem whose kernel keeps it (:class:`Alternative`): the object is
+    read again with that kernel's symbols, so ``bpf_ksym_exists()`` branches go its way. A site
+    no bundled kernel runs keeps no alternative."""
+    from .callgraph import from_object
+    pending = {s.site for s in rep.sites if s.verdict in NOT_RUN_HERE}
+    if not pending:
+        return rep
+    from .choose import kfunc_externs
+    externs = sorted(kfunc_externs(obj))
+    by_site = {s.site: s for s in rep.sites}
+    here = kernel_symbols(model)
+    found: dict[str, Alternative] = {}
+    for name, names in reversed(family_kfuncs(model.subsystem)):
+        if name == model.name or not pending:
+            continue
+        kfuncs = {s.kfunc for s in rep.sites if s.site in pending}
+        if not kfuncs & names:
+            continue
+        symbols = symbols_of(name, model.subsystem, names)
+        differ = {k for k in externs if symbols.has(k) != here.has(k)}
+        if not any(_may_run_there(obj, by_site[n], symbols, differ) for n in pending):
+            continue      # the loader keeps the same externs the sites' functions test: still dead there
+        other = _family_model(name)
+        symbols = kernel_symbols(other)
+        graph = from_object(obj, ksym_present=symbols.has, counted=inserts(other))
+        live = frozenset(n for n in pending if n in graph.graph and not graph.node(n).get("dead")
+                         and graph.node(n).get("kfunc") in symbols.modelled)
+        if not live:
+            continue
+        alt = check_graph(graph, other, object_name=str(obj.path), rlimit=rlimit, kfunc_params=obj.kfunc_params,
+                          member_params=obj.member_params, symbols=symbols, concrete=concrete, only=live)
+        for s in alt.sites:
+            if s.verdict not in NOT_RUN_HERE + ("no caller", "not modelled"):
+                found[s.site] = Alternative(other.name, other.kernel, s)
+                pending.discard(s.site)
+    sites = tuple(replace(s, alternative=found[s.site]) if s.site in found else s for s in rep.sites)
+    return replace(rep, sites=sites)
+
+
+def _may_run_there(obj, site: SiteReport, symbols: KernelSymbols, differ: set[str]) -> bool:
+    """Whether a site this kernel does not run may run on the kernel of ``symbols``: that kernel
+    has its kfunc, and (a ``bpf_ksym_exists()`` branch) resolves some extern the site's function
+    tests differently (the dataflow decides those branches function by function)."""
+    from .callgraph import function_externs
+    if symbols.has(site.kfunc) is not True:
+        return False
+    if site.verdict == "absent on this kernel":
+        return True
+    fn = obj.functions.get(site.function)
+    return fn is not None and bool(set(function_externs(obj, site.function, fn)[0]) & differ)
 
 
 def check_object(path, model: Model, *, rlimit: int = DEFAULT_RLIMIT) -> ProgramReport:

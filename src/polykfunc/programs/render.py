@@ -18,7 +18,7 @@ def program_lines(rep: ProgramReport, verbose: bool = False) -> list[str]:
     """The check-prog report as text lines."""
     out = [f"polykfunc check-prog {rep.object} (model {rep.model}, kernel {rep.kernel})"]
     for site in sorted(rep.sites, key=lambda s: (-s.status, s.file or "", s.line or 0, s.insn)):
-        if site.status == Status.NOT_APPLICABLE and not verbose:
+        if site.status == Status.NOT_APPLICABLE and site.alternative is None and not verbose:
             continue
         out.extend(site_lines(site, verbose))
     for n in rep.notes:
@@ -37,13 +37,16 @@ def site_lines(site: SiteReport, verbose: bool) -> list[str]:
     worst = max(site.contexts, key=lambda c: (c.status, c.verdict == site.verdict), default=None)
     level = _LEVEL.get(site.status, "note")
     head = f"{site.where}: {level}: {site.kfunc} in {site.function}: {site.verdict}"
-    if worst is not None and site.status != Status.PROVED:
+    if site.alternative is not None:
+        head += f"; {site.alternative.summary}"
+    elif worst is not None and (site.status != Status.PROVED or site.verdict == "skew ok"):
         head += f": {worst.detail}"
     lines = [head]
-    for c in site.contexts:
+    alt = site.alternative
+    for on, c in [("", c) for c in site.contexts] + [(f"on {alt.model}: ", c) for c in (alt.site.contexts if alt else ())]:
         outcome = ", ".join(c.outcomes) or "-"
         ctxs = f" [{', '.join(c.model_contexts)}]" if c.model_contexts else ""
-        lines.append(f"    {c.context}{ctxs}: {outcome} -> {c.verdict}")
+        lines.append(f"    {on}{c.context}{ctxs}: {outcome} -> {c.verdict}")
         if verbose:
             lines.append(f"        facts: {'; '.join(c.facts)}")
             if c.dropped:

@@ -62,15 +62,20 @@ class KernelSymbols:
 
 def kernel_symbols(model) -> KernelSymbols:
     """What ``model`` says about the kfuncs of its kernel (see the module docstring)."""
-    modelled = frozenset(k.name for k in model.kfuncs)
+    return symbols_of(model.name, model.subsystem, frozenset(k.name for k in model.kfuncs))
+
+
+def symbols_of(model_name: str, subsystem: str, modelled: frozenset[str]) -> KernelSymbols:
+    """:func:`kernel_symbols` of a model known by its name, subsystem and kfunc names (a bundled
+    model need not be loaded: :func:`family_kfuncs` has its names)."""
     elsewhere: dict[str, list[str]] = {}
-    for name, names in family_kfuncs(model.subsystem):
-        if name == model.name:
+    for name, names in family_kfuncs(subsystem):
+        if name == model_name:
             continue
         for k in names:
             if k not in modelled:
                 elsewhere.setdefault(k, []).append(name)
-    return KernelSymbols(model.name, modelled, frozenset(elsewhere),
+    return KernelSymbols(model_name, modelled, frozenset(elsewhere),
                          {k: tuple(v) for k, v in elsewhere.items()})
 
 

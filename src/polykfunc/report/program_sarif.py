@@ -35,6 +35,8 @@ _HELP = {
     "condition": "The call is safe only if an argument polykfunc cannot follow has the value named.",
     "unknown": "The solver gave up (resource limit) on this call.",
     "known bug": "The call hits a kernel bug the model declares, fixed by the commit named.",
+    "skew condition": "An older generated layer's rule (the chosen model's tree has no generic facts for this "
+                      "kfunc) refuses the call: check it on the kernel you run.",
 }
 
 
@@ -53,11 +55,14 @@ def sarif_log(results, base: Path | None = None) -> dict:
             level = _LEVEL.get(site.status)
             if level is None:
                 continue
+            model = r.model
+            if site.alternative is not None and site.alternative.status == site.status:
+                model, site = site.alternative.model, site.alternative.site  # as the kernel that keeps it runs it
             worst = max(site.contexts, key=lambda c: c.status)
             place = Place(site.file, site.line) if site.file and site.line else Place(r.path, None)
             fp = hashlib.sha256("|".join((Path(r.path).name, site.function, site.kfunc, site.verdict))
                                 .encode()).hexdigest()[:16]
-            msg = f"{site.kfunc} in {site.function}: {site.verdict}: {worst.detail} [{r.model}; {worst.context}]"
+            msg = f"{site.kfunc} in {site.function}: {site.verdict}: {worst.detail} [{model}; {worst.context}]"
             out.append({
                 "ruleId": rule_id(site.verdict), "ruleIndex": _RULES.index(site.verdict), "level": level,
                 "message": {"text": _cap(msg, LIMITS["message"])},
@@ -65,7 +70,7 @@ def sarif_log(results, base: Path | None = None) -> dict:
                                                     "region": _region(place, base)}}],
                 "fingerprints": {"polykfunc/check-prog/v1": fp},
                 "partialFingerprints": {"primaryLocationLineHash": f"{fp}:1"},
-                "properties": {"object": r.path, "model": r.model, "kfunc": site.kfunc, "function": site.function,
+                "properties": {"object": r.path, "model": model, "kfunc": site.kfunc, "function": site.function,
                                "insn": site.insn, "condition": worst.condition},
             })
     out = out[:LIMITS["results_per_run"]]
