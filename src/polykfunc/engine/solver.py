@@ -8,6 +8,7 @@ A deterministic resource limit (z3's ``rlimit``) bounds every check; wall-clock 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -33,7 +34,7 @@ class Answer:
     """What the solver said about one question."""
 
     status: str                       # "sat", "unsat" or "unknown"
-    values: dict | None = None        # (ns, name, copy) -> value, when sat
+    values: Mapping | None = None     # (ns, name, copy) -> value, when sat
     reason: str = ""                  # z3's reason, when unknown
 
 
@@ -48,6 +49,7 @@ class Z3Session:
         self._memo: dict[Expr, z3.ExprRef] = {}
         self._vars: dict[tuple[str, str, int], tuple[Var, object]] = {}
         self._bounded: set[tuple[str, str, int]] = set()
+        self._marks: list = []
 
     # -------------------------------------------------------------- encoding
     def term(self, v: Var):
@@ -83,6 +85,13 @@ class Z3Session:
         out = self._encode(e)
         self._memo[e] = out
         return out
+
+    def marks(self, n: int) -> list:
+        """``n`` fresh Boolean constants for assumption-based checks (``__fact0`` ...), made once
+        per session and reused: they mean nothing outside the scope that asserts implications on them."""
+        while len(self._marks) < n:
+            self._marks.append(z3.Bool(f"__fact{len(self._marks)}", self.ctx))
+        return self._marks[:n]
 
     def assert_base(self, formula: Expr) -> None:
         """Assert a formula for every later check (must be called outside any push).
@@ -151,10 +160,12 @@ class Z3Session:
         return z3.BoolRef(make(self.ctx.ref(), len(args), arr), self.ctx)
 
     # -------------------------------------------------------------- checking
-    def check(self, formulas: Iterable[Expr], variables: Iterable[Var] = ()) -> Answer:
+    def check(self, formulas: Iterable[Expr], variables: Iterable[Var] = (), lazy: bool = False) -> Answer:
         """Is the conjunction of ``formulas`` satisfiable? Values are read for ``variables``.
 
         Every variable the formulas or ``variables`` mention is kept inside its declared range.
+        With ``lazy``, a value is read from z3's model only when it is first looked up (for
+        callers that evaluate a few of many variables); the answer's values are the same.
         """
         from polykfunc.model.expr import variables as vars_of
         formulas = list(formulas)
@@ -174,15 +185,17 @@ class Z3Session:
         try:
             for f in formulas:
                 s.add(self.encode(f))
-            return self._answer(seen.values())
+            return self._answer(seen.values(), lazy)
         finally:
             s.pop()
 
-    def _answer(self, variables: Iterable[Var]) -> Answer:
+    def _answer(self, variables: Iterable[Var], lazy: bool = False) -> Answer:
         s = self.solver
         result = s.check()
         if result == z3.sat:
             m = s.model()
+            if lazy:
+                return Answer("sat", _LazyValues(self, m, {v.key: v for v in variables}))
             return Answer("sat", {v.key: self._value(m, v) for v in variables})
         if result == z3.unsat:
             return Answer("unsat")
@@ -209,6 +222,29 @@ class Z3Session:
         if isinstance(t, EnumType):
             return t.values[n]
         return n
+
+
+class _LazyValues(Mapping):
+    """The values of one satisfying assignment, each read from z3's model on first lookup.
+
+    It maps the same keys to the same values as the dict :meth:`Z3Session.check` builds
+    eagerly; a z3 model is a snapshot, so it stays valid after the solver pops its scope.
+    """
+
+    def __init__(self, session: Z3Session, model: z3.ModelRef, variables: dict):
+        self._session, self._model, self._vars = session, model, variables
+        self._read: dict = {}
+
+    def __getitem__(self, key):
+        if key not in self._read:
+            self._read[key] = self._session._value(self._model, self._vars[key])
+        return self._read[key]
+
+    def __iter__(self):
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
 
 
 class _Frame:
@@ -263,27 +299,39 @@ def minimal_core(session: "Z3Session", candidates: list[Expr], hard: list[Expr],
         for v in vars_of(f):
             seen[v.key] = v
     session.bound(v for _, v in sorted(seen.items()))
+    # the loop below asks hundreds of questions per counterexample: it talks to z3's C API
+    # directly (the same calls z3's Python Solver makes, without its per-argument coercion)
+    ref, handle = session.ctx.ref(), s.solver
     s.push()
     try:
         for f in hard:
             s.add(session.encode(f))
-        marks = [z3.Bool(f"__fact{i}", session.ctx) for i in range(len(candidates))]
+        marks = session.marks(len(candidates))
+        index = {z3.Z3_get_ast_id(ref, m.as_ast()): i for i, m in enumerate(marks)}
         for m, f in zip(marks, candidates):
-            s.add(z3.Implies(m, session.encode(f)))
-        result = s.check(*marks)
-        if result == z3.sat:
+            z3.Z3_solver_assert(ref, handle, z3.Z3_mk_implies(ref, m.as_ast(), session.encode(f).as_ast()))
+
+        def check(kept) -> int:   # 1 sat, -1 unsat, 0 unknown
+            arr = (z3.Ast * len(kept))(*(marks[j].as_ast() for j in kept))
+            return z3.Z3_solver_check_assumptions(ref, handle, len(kept), arr)
+
+        def unsat_core() -> set[int]:
+            v = z3.AstVector(z3.Z3_solver_get_unsat_core(ref, handle), session.ctx)
+            return {index[z3.Z3_get_ast_id(ref, v[k].as_ast())] for k in range(len(v))}
+
+        result = check(range(len(candidates)))
+        if result == 1:
             return Core("sat")
-        if result == z3.unknown:
+        if result == 0:
             return Core("unknown", reason=s.reason_unknown())
-        core = {int(str(c)[len("__fact"):]) for c in s.unsat_core()}
+        core = unsat_core()
         order = [i for i in (prefer_dropping or []) if i in core] + sorted(core - set(prefer_dropping or []))
         for i in order:
             if i not in core:
                 continue
             trial = core - {i}
-            r = s.check(*[marks[j] for j in sorted(trial)])
-            if r == z3.unsat:
-                core = {int(str(c)[len("__fact"):]) for c in s.unsat_core()} & trial or trial
+            if check(sorted(trial)) == -1:
+                core = unsat_core() & trial or trial
         return Core("unsat", tuple(sorted(core)))
     finally:
         s.pop()

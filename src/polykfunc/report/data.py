@@ -14,7 +14,7 @@ import os
 import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -326,11 +326,11 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
 
     from .design import design_comparison
     from .structure import context_classes, lock_graph, lock_uses, nesting_edges, nesting_graph
-    from .svg import render_svg
+    from .svg import render_svgs
 
     timing: list[tuple[str, float]] = []
     t = time.perf_counter()
-    model = overlay_only(load_model(Path(path)))
+    model = _VALIDATED.get(str(path)) or overlay_only(load_model(Path(path)))
     report = prove_model(model, rlimit=rlimit, use_known=use_known,
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
@@ -342,6 +342,7 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     entries = store_entries(model, report, rlimit=rlimit)
     by_cell: dict[tuple[str, str], list[Counterexample]] = {}
     cexs: list[CexData] = []
+    diagrams: list = []   # (graph, title) of each primary counterexample, drawn in one batch below
     primary_seen: set[str] = set()
     for e in sorted(entries, key=lambda e: (_cex_status(e.counterexample) != "counterexample",
                                              e.counterexample.known_bug or "", e.counterexample.kfunc or "",
@@ -354,8 +355,9 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
         group = c.known_bug or (c.obligation if status == "note" else c.fingerprint)
         primary = group not in primary_seen
         primary_seen.add(group)
-        svg = render_svg(build_graph(e, model), title=f"{c.obligation} in {c.context}") if primary else ""
-        cexs.append(CexData(c.fingerprint, status, c, e.explanation, tuple(chain_lines(c)), svg, primary))
+        if primary:
+            diagrams.append((build_graph(e, model), f"{c.obligation} in {c.context}"))
+        cexs.append(CexData(c.fingerprint, status, c, e.explanation, tuple(chain_lines(c)), "", primary))
     timing.append(("explain", time.perf_counter() - t))
 
     t = time.perf_counter()
@@ -378,9 +380,17 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     uses = lock_uses(model, premised)
     nest = nesting_edges(model)
     design = design_comparison(model, report, session)
-    nest_svg = render_svg(nesting_graph(model), title=f"{model.name}: context nesting") if nest else ""
-    lock_svg = render_svg(lock_graph(model.name, uses), title=f"{model.name}: locks held and taken") if uses else ""
     timing.append(("structure", time.perf_counter() - t))
+    t = time.perf_counter()
+    if nest:
+        diagrams.append((nesting_graph(model), f"{model.name}: context nesting"))
+    if uses:
+        diagrams.append((lock_graph(model.name, uses), f"{model.name}: locks held and taken"))
+    svgs = iter(render_svgs(diagrams))   # in the order appended: primary counterexamples, nesting, locks
+    cexs = [replace(c, svg=next(svgs)) if c.primary else c for c in cexs]
+    nest_svg = next(svgs) if nest else ""
+    lock_svg = next(svgs) if uses else ""
+    timing.append(("diagrams", time.perf_counter() - t))
 
     found: dict[str, list[Counterexample]] = {}
     for e in entries:
@@ -403,8 +413,19 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
         tuple(nest), nest_svg, tuple(uses), lock_svg, design, tuple(timing))
 
 
+#: The models :func:`collect` validated, by path, while it runs. Its workers are forked after
+#: validation, so they inherit these and do not read the model files a second time.
+_VALIDATED: dict[str, Model] = {}
+
+
 def _model_data_job(args):
     return model_data(*args)
+
+
+def _pool_context():
+    """"fork" where the platform has it (the workers then inherit :data:`_VALIDATED`), else the default."""
+    import multiprocessing
+    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 # ------------------------------------------------------------------ the whole report
@@ -456,15 +477,19 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     rlimit = rlimit or DEFAULT_RLIMIT
     work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
-    if jobs > 1:
-        # the largest models first, so a small one never starts last on a busy worker
-        size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
-        order = sorted(range(len(work)), key=lambda i: -size[i])
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = dict(zip(order, pool.map(_model_data_job, [work[i] for i in order])))
-        models = tuple(done[i] for i in range(len(work)))
-    else:
-        models = tuple(_model_data_job(w) for w in work)
+    _VALIDATED.update((str(p), m) for p, m in zip(paths, loaded))
+    try:
+        if jobs > 1:
+            # the largest models first, so a small one never starts last on a busy worker
+            size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
+            order = sorted(range(len(work)), key=lambda i: -size[i])
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
+                done = dict(zip(order, pool.map(_model_data_job, [work[i] for i in order])))
+            models = tuple(done[i] for i in range(len(work)))
+        else:
+            models = tuple(_model_data_job(w) for w in work)
+    finally:
+        _VALIDATED.clear()
     if progress:
         progress("comparing versions")
     diffs = tuple(version_diffs(models, {m.name: m for m in loaded}, rlimit))

@@ -198,6 +198,7 @@ class _Decider:
         self.cv = sem.context_var(model)
         self.wanted = _wanted_vars(model, 1)
         self._outcomes: dict[str, object] = {}
+        self._states: dict[tuple, object] = {}   # (outcome formula, context, code) -> the solver's answer
         self._causes: dict[tuple[str, str, str], Cause | None] = {}
 
     def cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
@@ -216,8 +217,12 @@ class _Decider:
             code = k.impl_names.index(outcome)
         if kfunc not in self._outcomes:
             self._outcomes[kfunc] = sem.outcome(self.model, k)
-        ans = self.session.check([eq(self.cv, Const(context, self.cv.type)),
-                                  eq(self._outcomes[kfunc], int_const(code))], self.wanted)
+        out = self._outcomes[kfunc]
+        # kfuncs with the same outcome formula share their states: one question per formula
+        if (out, context, code) not in self._states:
+            self._states[(out, context, code)] = self.session.check(
+                [eq(self.cv, Const(context, self.cv.type)), eq(out, int_const(code))], self.wanted, lazy=True)
+        ans = self._states[(out, context, code)]
         if ans.status != "sat":
             return None
         d = sem.decide(self.model, k, ans.values)

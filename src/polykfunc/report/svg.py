@@ -2,8 +2,9 @@
 
 Every diagram of a report (a counterexample's context chain, the nesting of contexts, the lock
 graph) is a :class:`polykfunc.counterexamples.graph.Graph` (nodes with a ``kind``, labelled edges).
-:func:`render_svg` draws it with ``dot -Tsvg`` when Graphviz is on PATH and otherwise with
-:func:`layered_svg`, pure Python, so a report never needs Graphviz. Both return one ``<svg>``
+:func:`render_svg` (one diagram) and :func:`render_svgs` (many, in one Graphviz run) draw it
+with ``dot -Tsvg`` when Graphviz is on PATH and otherwise with
+:func:`layered_svg`, pure Python, so a report never needs Graphviz. Each diagram is one ``<svg>``
 element, without XML prolog, ready to inline in HTML.
 """
 
@@ -18,7 +19,7 @@ from html import escape
 
 from polykfunc.counterexamples.graph import Edge, Graph, Node
 
-__all__ = ["Edge", "Graph", "Node", "render_svg", "layered_svg", "to_dot"]
+__all__ = ["Edge", "Graph", "Node", "render_svg", "render_svgs", "layered_svg", "to_dot"]
 
 #: Fill and stroke per node kind (shared by the Graphviz and the pure-SVG drawings).
 STYLE = {
@@ -65,18 +66,44 @@ def render_svg(g: Graph, direction: str = "LR", engine: str = "auto", title: str
     """``g`` as one inline ``<svg>`` element: Graphviz's layout when ``dot`` is available (and
     ``engine`` is "auto" or "dot"), else :func:`layered_svg`. Labels are wrapped first
     (:func:`wrapped`). Never raises for a missing or failing Graphviz: it falls back."""
-    if not g.nodes:
-        return ""
-    g = wrapped(g)
+    return render_svgs([(g, title)], direction=direction, engine=engine)[0]
+
+
+def render_svgs(graphs: list[tuple[Graph, str]], direction: str = "LR", engine: str = "auto") -> list[str]:
+    """Each ``(graph, title)`` of ``graphs`` as :func:`render_svg` draws it, in order.
+
+    All graphs go to one ``dot -Tsvg`` run (Graphviz lays out the graphs of one input one after
+    the other and writes one document each), so a report with a hundred diagrams starts one
+    process, not a hundred. If that run fails or its output does not split into one document
+    per graph, each graph is drawn on its own (and falls back as :func:`render_svg` does).
+    """
+    out = [""] * len(graphs)
+    todo = [(i, wrapped(g), title) for i, (g, title) in enumerate(graphs) if g.nodes]
+    if not todo:
+        return out
     if engine in ("auto", "dot") and shutil.which("dot"):
-        try:
-            done = subprocess.run(["dot", "-Tsvg"], input=to_dot(g, direction), capture_output=True,
-                                  text=True, timeout=30, check=False)
-        except (OSError, subprocess.SubprocessError):
-            done = None
-        if done is not None and done.returncode == 0 and "<svg" in done.stdout:
-            return _inline(done.stdout, title)
-    return layered_svg(g, direction=direction, title=title)
+        docs = _dot_batch([g for _, g, _ in todo], direction)
+        if docs is None and len(todo) > 1:   # one bad graph must not cost the others Graphviz
+            docs = [(_dot_batch([g], direction) or [None])[0] for _, g, _ in todo]
+        for (i, g, title), doc in zip(todo, docs or [None] * len(todo)):
+            out[i] = _inline(doc, title) if doc else layered_svg(g, direction=direction, title=title)
+        return out
+    for i, g, title in todo:
+        out[i] = layered_svg(g, direction=direction, title=title)
+    return out
+
+
+def _dot_batch(graphs: list[Graph], direction: str) -> list[str] | None:
+    """One SVG document per graph from a single ``dot`` run, or None if the run failed."""
+    try:
+        done = subprocess.run(["dot", "-Tsvg"], input="".join(to_dot(g, direction) for g in graphs),
+                              capture_output=True, text=True, timeout=30 + len(graphs), check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    docs = [d for d in re.split(r"(?=<\?xml )", done.stdout) if "<svg" in d]
+    return docs if len(docs) == len(graphs) else None
 
 
 def _inline(svg: str, title: str) -> str:
