@@ -79,17 +79,28 @@ class Expr:
 
 
 def _cached_hash(cls):
-    """Cache the structural hash of an immutable node: trees are shared and hashed often."""
+    """Cache the structural hash of an immutable node: trees are shared and hashed often.
+
+    The cached value is not pickled: string hashes differ between processes, so a node sent
+    to another process computes its hash again there.
+    """
     structural = cls.__hash__
 
     def __hash__(self):
-        h = self.__dict__.get("_hash")
-        if h is None:
+        try:
+            return self._hash
+        except AttributeError:
             h = structural(self)
             object.__setattr__(self, "_hash", h)
-        return h
+            return h
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
 
     cls.__hash__ = __hash__
+    cls.__getstate__ = __getstate__
     return cls
 
 
@@ -343,7 +354,16 @@ def with_copy(e: Expr, copy: int) -> Expr:
     """
     if copy == 0:
         return e
-    return map_vars(e, lambda v: Var(v.ns, v.name, v.type, copy) if v.ns in RUNTIME_NAMESPACES else v)
+    hit = _COPY_CACHE.get((e, copy))
+    if hit is None:
+        hit = map_vars(e, lambda v: Var(v.ns, v.name, v.type, copy) if v.ns in RUNTIME_NAMESPACES else v)
+        if len(_COPY_CACHE) > 100_000:
+            _COPY_CACHE.clear()
+        _COPY_CACHE[(e, copy)] = hit
+    return hit
+
+
+_COPY_CACHE: dict[tuple[Expr, int], Expr] = {}
 
 
 def map_vars(e: Expr, replace) -> Expr:

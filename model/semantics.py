@@ -83,15 +83,39 @@ def registered(model: Model, kfunc: Kfunc) -> Expr:
     return disj(*parts)
 
 
+#: id(model) -> (model, {(sets, flags): specialised filters}); the model is kept so its id stays its own
+_SPECIALISED: dict[int, tuple[Model, dict]] = {}
+
+
+def specialised_filters(model: Model, kfunc: Kfunc) -> tuple[tuple[Expr, tuple[Expr, ...]], ...]:
+    """For each filter of ``model`` (in order): when it applies to ``kfunc`` and each rule's
+    condition, with the filter's ``set.X``/``flag.Y`` variables replaced by what ``kfunc`` is.
+
+    They depend only on the kfunc's sets and flags, so they are computed once per (model,
+    sets, flags): every outcome formula and every concrete decision of a model reuses them.
+    """
+    entry = _SPECIALISED.get(id(model))
+    if entry is None or entry[0] is not model:
+        if len(_SPECIALISED) > 64:   # a long-lived process (the test suite) loads many models
+            _SPECIALISED.clear()
+        entry = _SPECIALISED[id(model)] = (model, {})
+    key = (frozenset(kfunc.sets), frozenset(kfunc.flags))
+    got = entry[1].get(key)
+    if got is None:
+        refs = _kfunc_refs(model, kfunc)
+        got = entry[1][key] = tuple((substitute(f.applies, refs),
+                                     tuple(substitute(rule.when.expr, refs) for rule in f.rules))
+                                    for f in model.filters)
+    return got
+
+
 def filter_passes(model: Model, kfunc: Kfunc) -> Expr:
     """Every filter that applies to the kfunc says allow."""
-    refs = _kfunc_refs(model, kfunc)
     parts = []
-    for f in model.filters:
-        applies = substitute(f.applies, refs)
+    for f, (applies, whens) in zip(model.filters, specialised_filters(model, kfunc)):
         verdict: Expr = Const(f.default == "allow", BOOL)
-        for rule in reversed(f.rules):
-            verdict = ite(substitute(rule.when.expr, refs), Const(rule.verdict == "allow", BOOL), verdict)
+        for rule, when in zip(reversed(f.rules), reversed(whens)):
+            verdict = ite(when, Const(rule.verdict == "allow", BOOL), verdict)
         parts.append(disj(neg(applies), verdict))
     return conj(*parts)
 
@@ -176,13 +200,12 @@ def decide(model: Model, kfunc: Kfunc, env: Env, copy: int = 0) -> Decision:
     ev = lambda e: evaluate(with_copy(e, copy), env)
     if not ev(registered(model, kfunc)):
         return Decision(REJECTED, False, "not registered for this program type", None, "registration")
-    refs = _kfunc_refs(model, kfunc)
-    for f in model.filters:
-        if not ev(substitute(f.applies, refs)):
+    for f, (applies, whens) in zip(model.filters, specialised_filters(model, kfunc)):
+        if not ev(applies):
             continue
         verdict, by = f.default, f"{f.name} (default)"
-        for i, rule in enumerate(f.rules):
-            if ev(substitute(rule.when.expr, refs)):
+        for i, (rule, when) in enumerate(zip(f.rules, whens)):
+            if ev(when):
                 verdict, by = rule.verdict, f"{f.name} rule {i}"
                 break
         if verdict == "deny":

@@ -13,7 +13,7 @@ import functools
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -470,13 +470,28 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     from polykfunc.engine.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
 
     from .design import design_families
-    from .diff import version_diffs
+    from .diff import diff_plan, version_diff
     start = time.perf_counter()
     paths = [Path(t) for t in targets]
     loaded = [overlay_only(load_model(p)) for p in paths]   # validate everything first
     rlimit = rlimit or DEFAULT_RLIMIT
     work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    plan = diff_plan(loaded)
+    by_name = {m.name: m for m in loaded}
+    done: dict[int, ModelData] = {}
+    diffs: dict[tuple[int, int], object] = {}
+
+    def compare_ready() -> None:
+        """Run every planned diff whose two models are collected (while the pool works on the rest).
+
+        Each diff asks its own solver sessions, so what it says does not depend on which
+        models the pool happened to finish first."""
+        for a, b in plan:
+            if (a, b) not in diffs and a in done and b in done:
+                diffs[(a, b)] = version_diff(done[a], done[b], by_name[done[a].name], by_name[done[b].name],
+                                             rlimit)
+
     _VALIDATED.update((str(p), m) for p, m in zip(paths, loaded))
     try:
         if jobs > 1:
@@ -484,15 +499,26 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
             size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
             order = sorted(range(len(work)), key=lambda i: -size[i])
             with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
-                done = dict(zip(order, pool.map(_model_data_job, [work[i] for i in order])))
-            models = tuple(done[i] for i in range(len(work)))
+                pending = {pool.submit(_model_data_job, work[i]): i for i in order}
+                try:
+                    for fut in as_completed(pending):
+                        done[pending[fut]] = fut.result()
+                        if len(done) < len(work):
+                            compare_ready()
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
         else:
-            models = tuple(_model_data_job(w) for w in work)
+            for i, w in enumerate(work):
+                done[i] = _model_data_job(w)
     finally:
         _VALIDATED.clear()
+    models = tuple(done[i] for i in range(len(work)))
     if progress:
         progress("comparing versions")
-    diffs = tuple(version_diffs(models, {m.name: m for m in loaded}, rlimit))
+    compare_ready()
+    diffs = tuple(diffs[p] for p in plan)
     families = tuple(design_families(models))
     oracle_data = None
     if oracle:

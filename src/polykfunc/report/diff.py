@@ -265,7 +265,8 @@ def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int,
                  deciders: dict[str, _Decider] | None = None) -> VersionDiff:
     """Compare two collected models (:class:`~polykfunc.report.data.ModelData`) cell by cell.
 
-    ``deciders`` (model name -> decider) lets consecutive diffs share the middle model's answers.
+    ``deciders`` (model name -> decider) lets consecutive diffs share the middle model's answers;
+    the answers then depend on the order the diffs run in (each is a true cause, not always the same one).
     """
     old_k, new_k = set(old.kfunc_names), set(new.kfunc_names)
     removed, added = old_k - new_k, new_k - old_k
@@ -343,20 +344,20 @@ def _same(bug, others, renamed_to: str | None) -> str | None:
     return None
 
 
-def version_diffs(models, loaded: dict[str, Model], rlimit: int) -> list[VersionDiff]:
-    """Diffs between targets of the same subsystem, in the order given: each version against
-    the one before it; each design of a family (kernel "design") against the first design."""
-    groups: dict[str, list] = {}
-    for m in models:
-        groups.setdefault(m.subsystem, []).append(m)
+def diff_plan(models) -> list[tuple[int, int]]:
+    """Which targets are compared, as (old, new) indexes into ``models`` (anything with ``name``,
+    ``subsystem`` and ``kernel``: the loaded models or their collected data), in report order:
+    within a subsystem each version against the one before it, each design of a family (kernel
+    "design") against the first design."""
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(models):
+        groups.setdefault(m.subsystem, []).append(i)
     out = []
-    deciders: dict[str, _Decider] = {}
     for group in groups.values():
-        if all(m.kernel == "design" for m in group):
-            pairs = [(group[0], m) for m in group[1:]]
+        if all(models[i].kernel == "design" for i in group):
+            pairs = [(group[0], i) for i in group[1:]]
         else:
             pairs = list(zip(group, group[1:]))
-        for old, new in pairs:
-            if old.name != new.name:
-                out.append(version_diff(old, new, loaded[old.name], loaded[new.name], rlimit, deciders))
+        out.extend((a, b) for a, b in pairs if models[a].name != models[b].name)
     return out
+

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import jinja2
 
+from polykfunc.counterexamples.store import shown_file
 from polykfunc.model.spec import PROPERTIES
 
 from .oracle import SUMMARY as ORACLE_SUMMARY
@@ -26,8 +29,15 @@ def environment(autoescape: bool) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.globals.update(PROPERTIES=PROPERTIES, STATUS_WORD=STATUS_WORD, VERDICT_WORD=VERDICT_WORD,
                        ORACLE_SUMMARY=ORACLE_SUMMARY, fmt_value=_fmt_value)
-    env.filters.update(seconds=lambda s: f"{s:.2f} s", plural=_plural)
+    env.filters.update(seconds=lambda s: f"{s:.2f} s", plural=_plural, place=_place)
     return env
+
+
+@functools.lru_cache(maxsize=4096)
+def _place(where: str | None) -> str:
+    """A place in a model file (``file`` or ``file:line``) as reports print it: a bundled
+    model's file as model/bundled/..., never the installed package's absolute path."""
+    return shown_file(where) if where else ""
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
