@@ -272,10 +272,11 @@ def _flatten(args: tuple[Expr, ...], node: type, unit: Const, absorbing: Const) 
     removed (first occurrence kept), and the absorbing constant returned as soon as it appears."""
     flat: list[Expr] = []
     for a in args:
-        if a == unit:
-            continue
-        if a == absorbing:
-            return absorbing
+        if isinstance(a, Const):   # only a constant can be the unit or the absorbing one
+            if a == unit:
+                continue
+            if a == absorbing:
+                return absorbing
         flat.extend(a.args if isinstance(a, node) else (a,))  # type: ignore[attr-defined]
     if not flat:
         return unit

@@ -40,7 +40,8 @@ class Where:
 
 
 def _quote_key(key: str) -> str:
-    if key and all(c.isalnum() or c in "_-" for c in key):
+    bare = key.replace("_", "").replace("-", "")   # bare: letters, digits, "_" and "-" only
+    if key and (not bare or bare.isalnum()):
         return key
     return '"' + key.replace('"', '\\"') + '"'
 
@@ -55,6 +56,10 @@ class SpecError(PolykfuncError, ValueError):
         self.hint = hint or "docs/spec-format.md describes every table and key of a model"
         self.excerpt = excerpt
         super().__init__(self.render())
+
+    def __reduce__(self):
+        # rebuilt from its parts when it crosses a process boundary (a report's worker pool)
+        return (type(self), (self.where, self.message, self.hint, self.excerpt))
 
     def render(self) -> str:
         place = f" at {self.where.path}:" if self.where.path else ""

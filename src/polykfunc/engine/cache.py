@@ -119,8 +119,22 @@ def obligation_digest(model: Model, ob: Obligation) -> str:
         expr_digest(ob.premise), expr_digest(ob.goal),
         expr_digest(ob.condition) if ob.condition is not None else None,
         ob.copies, ob.witness, ob.per_context, ob.severity, ob.on_vacuous,
-        [[v.ns, v.name, _type_canon(v.type)] for v in model.vars],
+        _vars_digest(model),
     ])
+
+
+#: id(model) -> (model, digest of its declared variables); the model is kept so its id stays its own
+_VARS_DIGEST: dict[int, tuple[Model, str]] = {}
+
+
+def _vars_digest(model: Model) -> str:
+    """A digest of every declared variable (name and type) of ``model``, once per model."""
+    hit = _VARS_DIGEST.get(id(model))
+    if hit is None or hit[0] is not model:
+        if len(_VARS_DIGEST) > 64:
+            _VARS_DIGEST.clear()
+        hit = _VARS_DIGEST[id(model)] = (model, _sha([[v.ns, v.name, _type_canon(v.type)] for v in model.vars]))
+    return hit[1]
 
 
 def cache_key(model: Model, ob: Obligation, rlimit: int) -> str:
@@ -161,6 +175,7 @@ class ProofCache:
         self.stats = CacheStats()
         self._files: dict[str, dict] = {}      # model name -> {obligation id: entry}
         self._dirty: set[str] = set()
+        self._last_key: tuple | None = None     # (model, obligation, rlimit, key) of the last lookup
 
     def path_for(self, model_name: str) -> Path:
         return self.root / (re.sub(r"[^\w.@+-]", "_", model_name) + ".json")
@@ -188,6 +203,13 @@ class ProofCache:
             return {}
 
     # -------------------------------------------------------------- lookup and store
+    def _key(self, model: Model, ob: Obligation, rlimit: int) -> str:
+        """:func:`cache_key`, computed once for the lookup and the store that follows it."""
+        last = self._last_key
+        if last is None or last[0] is not model or last[1] is not ob or last[2] != rlimit:
+            last = self._last_key = (model, ob, rlimit, cache_key(model, ob, rlimit))
+        return last[3]
+
     def lookup(self, model: Model, ob: Obligation, rlimit: int, known=None) -> ObligationResult | None:
         """The result of ``ob`` rebuilt from the cache, or None (solve it).
 
@@ -195,7 +217,7 @@ class ProofCache:
         does not, the entry is stale and None is returned.
         """
         entry = self._entries(model.name).get(ob.id)
-        key = cache_key(model, ob, rlimit)
+        key = self._key(model, ob, rlimit)
         if not isinstance(entry, dict) or entry.get("key") != key:
             self.stats.misses += 1
             return None
@@ -215,7 +237,7 @@ class ProofCache:
         if result.status == Status.UNKNOWN:
             return
         self._entries(model.name)[ob.id] = {
-            "key": cache_key(model, ob, rlimit),
+            "key": self._key(model, ob, rlimit),
             "status": result.status.name,
             "reason": result.reason,
             "checks": result.checks,

@@ -73,42 +73,79 @@ class Matrix:
         }
 
 
-def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report: ModelReport | None = None,
-                 session: Z3Session | None = None) -> Matrix:
-    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``).
+@dataclass(frozen=True)
+class Reached:
+    """What the enumeration found, before any proof status: for each kfunc, the outcome codes
+    some runtime state of each context reaches, and whether its enumeration finished (False:
+    the solver gave up, so more outcomes may exist)."""
 
-    The cells' statuses come from the safety and coverage results of ``report`` when given (a
-    report of ``model`` proved with the same ``rlimit``, e.g. through the proof cache; its other
-    properties are ignored), else from a fresh proof of those two properties. ``session``, when
-    given, is one whose base already holds ``model``'s runtime premise (see
-    :func:`premise_session`); the matrix adds nothing to its base.
+    model: str
+    kfuncs: tuple[str, ...]
+    codes: dict[str, dict[str, frozenset[int]]]   # kfunc -> context -> outcome codes
+    finished: dict[str, bool]                     # kfunc -> its enumeration finished
+
+    @property
+    def complete(self) -> bool:
+        return all(self.finished.values())
+
+
+def reachable_outcomes(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT,
+                       session: Z3Session | None = None) -> Reached:
+    """Every (context, outcome) each kfunc of ``model`` (optionally only ``kfuncs``) can reach.
+
+    ``session``, when given, is one whose base already holds ``model``'s runtime premise (see
+    :func:`premise_session`); nothing is added to its base.
     """
-    if report is None:
-        report = prove_model(model, properties=list(MATRIX_PROPERTIES), rlimit=rlimit)
-    results = [r for r in report.results if r.property in MATRIX_PROPERTIES]
     session = session if session is not None else premise_session(model, rlimit)
     names = [k.name for k in model.kfuncs if kfuncs is None or k.name in kfuncs]
-    cells = []
-    complete = True
     # kfuncs with the same outcome formula (same contract, filters and rules) reach the same
     # outcome codes in the same contexts: enumerate each formula once, starting from what one
     # state per context already shows
     outs = {kname: sem.outcome(model, model.kfunc(kname)) for kname in names}
-    seeds = _seeds(model, session, list(dict.fromkeys(outs.values())))
+    distinct = list(dict.fromkeys(outs.values()))
+    known = _seeds(model, session, distinct)   # every formula's pairs seen so far, on concrete states
     enumerated: dict = {}
+    codes: dict[str, dict[str, frozenset[int]]] = {}
+    finished: dict[str, bool] = {}
     for kname in names:
-        k = model.kfunc(kname)
         out = outs[kname]
         if out not in enumerated:
-            enumerated[out] = _reachable(model, session, out, kname, seeds[out])
-        reached, finished = enumerated[out]
-        complete = complete and finished
+            enumerated[out] = _reachable(model, session, out, kname, known)
+        finished[kname] = enumerated[out]
+        codes[kname] = {ctx: frozenset(known[out][ctx]) for ctx in model.context_names}
+    return Reached(model.name, tuple(names), codes, finished)
+
+
+def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report: ModelReport | None = None,
+                 session: Z3Session | None = None, reached: Reached | None = None) -> Matrix:
+    """Compute the verdict matrix of ``model`` (optionally only for ``kfuncs``).
+
+    The cells' statuses come from the safety and coverage results of ``report`` when given (a
+    report of ``model`` proved with the same ``rlimit``, e.g. through the proof cache; its other
+    properties are ignored), else from a fresh proof of those two properties. The outcomes come
+    from ``reached`` when given (:func:`reachable_outcomes` of the same model and kfuncs, e.g.
+    computed in another process), else from an enumeration in ``session`` (see
+    :func:`reachable_outcomes`).
+    """
+    if report is None:
+        report = prove_model(model, properties=list(MATRIX_PROPERTIES), rlimit=rlimit)
+    if reached is None:
+        reached = reachable_outcomes(model, kfuncs, rlimit, session)
+    by_kfunc: dict[str, list] = {}
+    for r in report.results:
+        if r.property in MATRIX_PROPERTIES:
+            by_kfunc.setdefault(r.kfunc, []).append(r)
+    cells = []
+    for kname in reached.kfuncs:
+        k = model.kfunc(kname)
+        finished = reached.finished[kname]
+        results = by_kfunc.get(kname, [])
+        unknown = any(r.status == Status.UNKNOWN for r in results)
         for ctx in model.context_names:
-            findings = [r for r in results if r.kfunc == kname
-                        for c in r.counterexamples if c.context == ctx]
+            # each counterexample of a result with one in this context (as many times as that result has them)
+            findings = [r for r in results for c in r.counterexamples if c.context == ctx]
             ids = tuple(dict.fromkeys(c.obligation for r in findings for c in r.counterexamples if c.context == ctx))
             statuses = [c for r in findings for c in r.counterexamples if c.context == ctx]
-            unknown = any(r.status == Status.UNKNOWN for r in results if r.kfunc == kname)
             if any(not c.known_bug for c in statuses):
                 status = "counterexample"
             elif statuses:
@@ -117,9 +154,11 @@ def build_matrix(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT, report
                 status = "unknown"
             else:
                 status = "proved"
-            cells.append(Cell(kname, ctx, tuple(sem.outcome_name(k, o) for o in sorted(reached[ctx], reverse=True)),
+            cells.append(Cell(kname, ctx, tuple(sem.outcome_name(k, o) for o in sorted(reached.codes[kname][ctx],
+                                                                                       reverse=True)),
                               status, ids))
-    return Matrix(model.name, model.kernel, tuple(names), model.context_names, tuple(cells), complete, report)
+    return Matrix(model.name, model.kernel, reached.kfuncs, model.context_names, tuple(cells), reached.complete,
+                  report)
 
 
 #: the properties whose results fill the matrix's statuses
@@ -163,19 +202,22 @@ def _seeds(model: Model, session: Z3Session, outs: list) -> dict:
     return seeds
 
 
-def _reachable(model: Model, session: Z3Session, out, kname: str,
-               seed: dict[str, set[int]] | None = None) -> tuple[dict[str, set[int]], bool]:
-    """Every (context, outcome code) some runtime state reaches, and whether the enumeration
-    finished (False: the solver gave up).
+def _reachable(model: Model, session: Z3Session, out, kname: str, known: dict) -> bool:
+    """Complete ``known[out]`` (context -> outcome codes) with every (context, code) some
+    runtime state reaches; returns whether the enumeration finished (False: the solver gave up).
 
-    ``seed`` holds pairs already seen on concrete states; z3 is asked only for the others,
-    until it proves there are none. Each pair z3 finds is confirmed by evaluating ``out``
-    concretely on z3's state; a disagreement raises InternalError.
+    ``known`` maps every outcome formula of the matrix to the pairs already seen on concrete
+    states; z3 is asked only for the others of ``out``, until it proves there are none. Each
+    state z3 finds is read for the variables of every formula, and every formula is evaluated
+    on it: a pair one kfunc's enumeration finds is never asked for again by another. Each pair
+    is confirmed by concrete evaluation; a disagreement raises InternalError.
     """
     cv = sem.context_var(model)
-    reached: dict[str, set[int]] = {c: set(seed.get(c, ())) if seed else set() for c in model.context_names}
-    # read only what decides the outcome (and the context): the other variables are free
-    needed = _needed(model, out)
+    reached = known[out]
+    # read what decides the outcomes (and the context): the other variables are free
+    needed: dict = {}
+    for other in known:
+        needed.update(_needed(model, other))
 
     def block(ctx: str, code: int):
         return neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code))))
@@ -187,11 +229,12 @@ def _reachable(model: Model, session: Z3Session, out, kname: str,
         while True:
             ans = frame.check()
             if ans.status != "sat":
-                return reached, ans.status == "unsat"
+                return ans.status == "unsat"
             ctx = str(ans.values[("meta", "context", 0)])
             code = evaluate(out, ans.values)
             if code in reached[ctx]:
                 raise InternalError(f"matrix enumeration of {kname} repeated ({ctx}, {code}): "
                                     "the solver and the concrete evaluation disagree")
-            reached[ctx].add(code)
+            for other, got in known.items():
+                got[ctx].add(evaluate(other, ans.values))
             frame.add(block(ctx, code))

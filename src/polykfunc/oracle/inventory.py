@@ -79,7 +79,7 @@ ATTACH_TARGETS = ("btf_trace_sched_switch", "bpf_iter_task", "bpf_lsm_file_open"
                   "bpf_lsm_inode_setxattr", "bpf_lsm_inode_need_killpriv", "bpf_fentry_test1")
 
 
-def _param(btf: btfmod.BTF, p: btfmod.Param) -> KfuncParam:
+def _param(btf: btfmod.BTF | btfmod.IndexedBTF, p: btfmod.Param) -> KfuncParam:
     ctype = btf.describe(p.type_id)
     t = btf.strip(p.type_id)
     if t is None or t.kind != btfmod.PTR:
@@ -92,11 +92,12 @@ def _param(btf: btfmod.BTF, p: btfmod.Param) -> KfuncParam:
     return KfuncParam(p.name, ctype, "ptr_other")
 
 
-def kfuncs_of(btf: btfmod.BTF, module: str = "vmlinux") -> list[KernelKfunc]:
+def kfuncs_of(btf: btfmod.BTF | btfmod.IndexedBTF, module: str = "vmlinux") -> list[KernelKfunc]:
     """Every FUNC of ``btf`` carrying the ``bpf_kfunc`` decl tag, sorted by name."""
     out: dict[str, KernelKfunc] = {}
-    for t in btf.types[1:]:
-        if t is None or t.kind != btfmod.DECL_TAG or t.name != KFUNC_TAG:
+    for tag in btf.ids(btfmod.DECL_TAG):
+        t = btf.type(tag)
+        if t is None or t.name != KFUNC_TAG:
             continue
         f = btf.type(t.type_id)
         if f is None or f.kind != btfmod.FUNC:
@@ -119,7 +120,7 @@ def read_inventory(path: Path = VMLINUX_BTF) -> Inventory:
         raise InventoryError(f"cannot read the kernel's BTF at {path}: {e.strerror} "
                              "(the oracle needs CONFIG_DEBUG_INFO_BTF)") from None
     try:
-        btf = btfmod.parse_btf(data)
+        btf = btfmod.IndexedBTF(data)   # 100,000+ types: only the kfuncs' are decoded
     except btfmod.BTFError as e:
         raise InventoryError(f"{path}: {e}") from None
     attach: dict[str, int] = {}

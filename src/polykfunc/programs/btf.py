@@ -59,27 +59,14 @@ class BtfType:
     vars: tuple[tuple[int, int, int], ...] = ()
 
 
-@dataclass
-class BTF:
-    """The decoded ``.BTF`` section: types by id (id 0 is void) and a name index."""
+class _TypeQueries:
+    """Questions about types, for any reader that has ``type(id)`` and ``named(name, kind)``."""
 
-    types: list[BtfType | None]
-    strings: bytes
-    by_name: dict[str, list[int]] = field(default_factory=dict)
+    def type(self, type_id: int) -> BtfType | None:  # pragma: no cover - every reader defines it
+        raise NotImplementedError
 
-    def string(self, off: int) -> str:
-        return _cstr(self.strings, off)
-
-    def type(self, type_id: int) -> BtfType | None:
-        return self.types[type_id] if 0 < type_id < len(self.types) else None
-
-    def named(self, name: str, kind: int) -> BtfType | None:
-        """The first type called ``name`` of ``kind`` (None when there is none)."""
-        for tid in self.by_name.get(name, ()):
-            t = self.types[tid]
-            if t is not None and t.kind == kind:
-                return t
-        return None
+    def named(self, name: str, kind: int) -> BtfType | None:  # pragma: no cover
+        raise NotImplementedError
 
     def strip(self, type_id: int) -> BtfType | None:
         """The type behind typedefs, const, volatile, restrict and type tags."""
@@ -119,9 +106,35 @@ class BTF:
         return self.type(f.type_id) if f is not None else None
 
 
-def parse_btf(data: bytes, little_endian: bool = True) -> BTF:
-    """Decode a ``.BTF`` section. Raises :class:`BTFError` on bytes that are not BTF."""
-    e = "<" if little_endian else ">"
+@dataclass
+class BTF(_TypeQueries):
+    """The decoded ``.BTF`` section: types by id (id 0 is void) and a name index."""
+
+    types: list[BtfType | None]
+    strings: bytes
+    by_name: dict[str, list[int]] = field(default_factory=dict)
+
+    def string(self, off: int) -> str:
+        return _cstr(self.strings, off)
+
+    def type(self, type_id: int) -> BtfType | None:
+        return self.types[type_id] if 0 < type_id < len(self.types) else None
+
+    def named(self, name: str, kind: int) -> BtfType | None:
+        """The first type called ``name`` of ``kind`` (None when there is none)."""
+        for tid in self.by_name.get(name, ()):
+            t = self.types[tid]
+            if t is not None and t.kind == kind:
+                return t
+        return None
+
+    def ids(self, kind: int) -> list[int]:
+        """The ids of every type of ``kind``, in order."""
+        return [t.id for t in self.types[1:] if t is not None and t.kind == kind]
+
+
+def _sections(data: bytes, e: str) -> tuple[bytes, bytes]:
+    """The type records and the string table of a ``.BTF`` section."""
     if len(data) < 24:
         raise BTFError("the .BTF section is shorter than its header")
     magic, version, _flags, hdr_len = struct.unpack_from(e + "HBBI", data, 0)
@@ -129,66 +142,95 @@ def parse_btf(data: bytes, little_endian: bool = True) -> BTF:
         raise BTFError(f"bad BTF magic {magic:#x}")
     type_off, type_len, str_off, str_len = struct.unpack_from(e + "IIII", data, 8)
     base = hdr_len
-    strings = data[base + str_off: base + str_off + str_len]
-    raw = data[base + type_off: base + type_off + type_len]
+    return data[base + type_off: base + type_off + type_len], data[base + str_off: base + str_off + str_len]
+
+
+#: bytes after the 12-byte common header of a record: (fixed, per vlen entry), by kind
+_EXTRA = {INT: (4, 0), ARRAY: (12, 0), STRUCT: (0, 12), UNION: (0, 12), ENUM: (0, 8), ENUM64: (0, 12),
+          FUNC_PROTO: (0, 8), VAR: (4, 0), DATASEC: (0, 12), DECL_TAG: (4, 0), PTR: (0, 0), FWD: (0, 0),
+          TYPEDEF: (0, 0), VOLATILE: (0, 0), CONST: (0, 0), RESTRICT: (0, 0), FLOAT: (0, 0),
+          TYPE_TAG: (0, 0), FUNC: (0, 0)}
+
+
+def _decode(raw: bytes, pos: int, tid: int, s, e: str) -> tuple[BtfType, int]:
+    """The type record at ``pos`` (type ``tid``) and the position after it; ``s`` reads a name."""
+    name_off, info, size_or_type = struct.unpack_from(e + "III", raw, pos)
+    pos += 12
+    vlen = info & 0xFFFF
+    kind = (info >> 24) & 0x1F
+    name = s(name_off)
+    if kind == INT:
+        pos += 4
+        t = BtfType(tid, kind, name, size=size_or_type)
+    elif kind == ARRAY:
+        elem, _index, _n = struct.unpack_from(e + "III", raw, pos)
+        pos += 12
+        t = BtfType(tid, kind, name, type_id=elem)
+    elif kind in (STRUCT, UNION):
+        kflag = info >> 31
+        mems = []
+        for _ in range(vlen):
+            m_name, m_type, m_off = struct.unpack_from(e + "III", raw, pos)
+            pos += 12
+            bits = m_off & 0xFFFFFF if kflag else m_off
+            mems.append(Member(s(m_name), m_type, bits // 8))
+        t = BtfType(tid, kind, name, size=size_or_type, members=tuple(mems))
+    elif kind == ENUM:
+        pos += 8 * vlen
+        t = BtfType(tid, kind, name, size=size_or_type)
+    elif kind == ENUM64:
+        pos += 12 * vlen
+        t = BtfType(tid, kind, name, size=size_or_type)
+    elif kind == FUNC_PROTO:
+        params = []
+        for _ in range(vlen):
+            p_name, p_type = struct.unpack_from(e + "II", raw, pos)
+            pos += 8
+            params.append(Param(s(p_name), p_type))
+        t = BtfType(tid, kind, name, type_id=size_or_type, params=tuple(params))
+    elif kind == FUNC:
+        t = BtfType(tid, kind, name, type_id=size_or_type, linkage=LINKAGE.get(vlen, str(vlen)))
+    elif kind == VAR:
+        (linkage,) = struct.unpack_from(e + "I", raw, pos)
+        pos += 4
+        t = BtfType(tid, kind, name, type_id=size_or_type, linkage=str(linkage))
+    elif kind == DATASEC:
+        vs = []
+        for _ in range(vlen):
+            vs.append(struct.unpack_from(e + "III", raw, pos))
+            pos += 12
+        t = BtfType(tid, kind, name, size=size_or_type, vars=tuple(vs))
+    elif kind == DECL_TAG:
+        pos += 4
+        t = BtfType(tid, kind, name, type_id=size_or_type)
+    elif kind in (PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FLOAT, TYPE_TAG):
+        t = BtfType(tid, kind, name, type_id=size_or_type, size=size_or_type if kind == FLOAT else 0)
+    else:
+        raise BTFError(f"unknown BTF kind {kind} (type {tid}); is this BTF from a newer compiler?")
+    return t, pos
+
+
+def _name_reader(strings: bytes):
+    names: dict[int, str] = {}   # deduplicated BTF repeats an offset for every use of a name
+
+    def s(off: int) -> str:
+        got = names.get(off)
+        if got is None:
+            got = names[off] = _cstr(strings, off)
+        return got
+    return s
+
+
+def parse_btf(data: bytes, little_endian: bool = True) -> BTF:
+    """Decode a ``.BTF`` section. Raises :class:`BTFError` on bytes that are not BTF."""
+    e = "<" if little_endian else ">"
+    raw, strings = _sections(data, e)
     types: list[BtfType | None] = [None]
+    s = _name_reader(strings)
     pos = 0
     tid = 1
-    s = lambda off: _cstr(strings, off)
     while pos + 12 <= len(raw):
-        name_off, info, size_or_type = struct.unpack_from(e + "III", raw, pos)
-        pos += 12
-        vlen = info & 0xFFFF
-        kind = (info >> 24) & 0x1F
-        name = s(name_off)
-        if kind == INT:
-            pos += 4
-            t = BtfType(tid, kind, name, size=size_or_type)
-        elif kind == ARRAY:
-            elem, _index, _n = struct.unpack_from(e + "III", raw, pos)
-            pos += 12
-            t = BtfType(tid, kind, name, type_id=elem)
-        elif kind in (STRUCT, UNION):
-            kflag = info >> 31
-            mems = []
-            for _ in range(vlen):
-                m_name, m_type, m_off = struct.unpack_from(e + "III", raw, pos)
-                pos += 12
-                bits = m_off & 0xFFFFFF if kflag else m_off
-                mems.append(Member(s(m_name), m_type, bits // 8))
-            t = BtfType(tid, kind, name, size=size_or_type, members=tuple(mems))
-        elif kind == ENUM:
-            pos += 8 * vlen
-            t = BtfType(tid, kind, name, size=size_or_type)
-        elif kind == ENUM64:
-            pos += 12 * vlen
-            t = BtfType(tid, kind, name, size=size_or_type)
-        elif kind == FUNC_PROTO:
-            params = []
-            for _ in range(vlen):
-                p_name, p_type = struct.unpack_from(e + "II", raw, pos)
-                pos += 8
-                params.append(Param(s(p_name), p_type))
-            t = BtfType(tid, kind, name, type_id=size_or_type, params=tuple(params))
-        elif kind == FUNC:
-            t = BtfType(tid, kind, name, type_id=size_or_type, linkage=LINKAGE.get(vlen, str(vlen)))
-        elif kind == VAR:
-            (linkage,) = struct.unpack_from(e + "I", raw, pos)
-            pos += 4
-            t = BtfType(tid, kind, name, type_id=size_or_type, linkage=str(linkage))
-        elif kind == DATASEC:
-            vs = []
-            for _ in range(vlen):
-                vs.append(struct.unpack_from(e + "III", raw, pos))
-                pos += 12
-            t = BtfType(tid, kind, name, size=size_or_type, vars=tuple(vs))
-        elif kind == DECL_TAG:
-            pos += 4
-            t = BtfType(tid, kind, name, type_id=size_or_type)
-        elif kind in (PTR, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FLOAT, TYPE_TAG):
-            t = BtfType(tid, kind, name, type_id=size_or_type, size=size_or_type if kind == FLOAT else 0)
-        else:
-            raise BTFError(f"unknown BTF kind {kind} (type {tid}); is this BTF from a newer compiler?")
+        t, pos = _decode(raw, pos, tid, s, e)
         types.append(t)
         tid += 1
     btf = BTF(types, strings)
@@ -196,6 +238,74 @@ def parse_btf(data: bytes, little_endian: bool = True) -> BTF:
         if t is not None and t.name:
             btf.by_name.setdefault(t.name, []).append(t.id)
     return btf
+
+
+class IndexedBTF(_TypeQueries):
+    """A large ``.BTF`` (a kernel's vmlinux, 100,000+ types) read on demand.
+
+    One pass records where each type's record starts, its kind and its name's offset; a type
+    is decoded when it is asked for. It answers what :class:`BTF` answers (``type``, ``named``,
+    ``ids`` and the shared queries) with the same types. Raises :class:`BTFError` on bytes
+    that are not BTF.
+    """
+
+    def __init__(self, data: bytes, little_endian: bool = True):
+        self._e = e = "<" if little_endian else ">"
+        self._raw, self.strings = _sections(data, e)
+        self._s = _name_reader(self.strings)
+        head = struct.Struct(e + "III").unpack_from
+        starts, kinds, name_offs = [0], [0], [0]   # id 0 is void
+        raw, pos, end = self._raw, 0, len(self._raw)
+        while pos + 12 <= end:
+            name_off, info, _ = head(raw, pos)
+            kind = (info >> 24) & 0x1F
+            extra = _EXTRA.get(kind)
+            if extra is None:
+                raise BTFError(f"unknown BTF kind {kind} (type {len(starts)}); is this BTF from a newer compiler?")
+            starts.append(pos)
+            kinds.append(kind)
+            name_offs.append(name_off)
+            pos += 12 + extra[0] + extra[1] * (info & 0xFFFF)
+        if pos > end:
+            raise BTFError(f"the .BTF type section ends inside type {len(starts) - 1}")
+        self._starts, self._kinds, self._name_offs = starts, kinds, name_offs
+        self._decoded: dict[int, BtfType] = {}
+        self._by_name_off: dict[int, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def string(self, off: int) -> str:
+        return self._s(off)
+
+    def type(self, type_id: int) -> BtfType | None:
+        if not 0 < type_id < len(self._starts):
+            return None
+        t = self._decoded.get(type_id)
+        if t is None:
+            t = self._decoded[type_id] = _decode(self._raw, self._starts[type_id], type_id, self._s, self._e)[0]
+        return t
+
+    def ids(self, kind: int) -> list[int]:
+        """The ids of every type of ``kind``, in order."""
+        return [i for i, k in enumerate(self._kinds) if k == kind and i]
+
+    def named(self, name: str, kind: int) -> BtfType | None:
+        """The first type called ``name`` of ``kind`` (None when there is none)."""
+        if self._by_name_off is None:
+            self._by_name_off = {}
+            for i, off in enumerate(self._name_offs):
+                if i and off:
+                    self._by_name_off.setdefault(off, []).append(i)
+        needle, found = b"\0" + name.encode() + b"\0", []
+        at = self.strings.find(needle)
+        while at >= 0:   # every offset the name is stored at (one, in deduplicated BTF)
+            found.extend(self._by_name_off.get(at + 1, ()))
+            at = self.strings.find(needle, at + 1)
+        for tid in sorted(found):
+            if self._kinds[tid] == kind:
+                return self.type(tid)
+        return None
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ dataclasses of strings, numbers and tuples: the renderers only format it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import pickle
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -314,30 +316,54 @@ def _aggregate(rows: list[KfuncRow], contexts: tuple[str, ...]) -> tuple[Aggrega
     return tuple(out)
 
 
-def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_known: bool = True) -> ModelData:
-    """Everything the report shows about one model (runs the prover, matrix and explanations)."""
+@dataclass(frozen=True)
+class ProofPart:
+    """One half of a model's data: the proof, the explained counterexamples and the design
+    comparison (everything that needs the proof report)."""
+
+    report: ModelReport
+    cexs: tuple[CexData, ...]
+    found: dict[str, tuple[Counterexample, ...]]    # known bug id -> its counterexamples
+    by_cell: dict[tuple[str, str], tuple[Counterexample, ...]]
+    design: DesignComparison
+    timing: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class StructurePart:
+    """The other half: what each call can reach, the op classes, nesting and locks (no proof needed)."""
+
+    reached: object                  # polykfunc.engine.matrix.Reached
+    classes: tuple[tuple[str, tuple[str, ...]], ...]
+    nesting: tuple[NestingEdge, ...]
+    nesting_svg: str
+    lock_uses: tuple[LockUse, ...]
+    lock_svg: str
+    timing: tuple[tuple[str, float], ...]
+
+
+def _load(path: str | Path) -> Model:
+    """The validated model at ``path``, as a report shows it (a composed model without its base's kfuncs)."""
+    return overlay_only(load_model(Path(path)))
+
+
+def proof_part(model: Model, rlimit: int, cache_dir: str | None = None, use_known: bool = True) -> ProofPart:
+    """Prove ``model`` (through the proof cache), explain and draw its counterexamples."""
     from polykfunc.engine.cache import ProofCache
     from polykfunc.counterexamples.graph import build_graph
     from polykfunc.counterexamples.text import chain_lines
-    from polykfunc.engine.matrix import build_matrix, premise_session
     from polykfunc.engine.prover import prove_model
     from polykfunc.counterexamples.store import store_entries
     from polykfunc.engine.solver import Z3Session
 
     from .design import design_comparison
-    from .structure import context_classes, lock_graph, lock_uses, nesting_edges, nesting_graph
     from .svg import render_svgs
 
     timing: list[tuple[str, float]] = []
     t = time.perf_counter()
-    model = _VALIDATED.get(str(path)) or overlay_only(load_model(Path(path)))
     report = prove_model(model, rlimit=rlimit, use_known=use_known,
                          cache=ProofCache(cache_dir) if cache_dir else None)
     timing.append(("prove", time.perf_counter() - t))
-    t = time.perf_counter()
-    premised = premise_session(model, rlimit)   # shared by the matrix and the lock uses
-    matrix = build_matrix(model, rlimit=rlimit, report=report, session=premised)  # statuses: the proof above
-    timing.append(("matrix", time.perf_counter() - t))
     t = time.perf_counter()
     entries = store_entries(model, report, rlimit=rlimit)
     by_cell: dict[tuple[str, str], list[Counterexample]] = {}
@@ -359,17 +385,59 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
             diagrams.append((build_graph(e, model), f"{c.obligation} in {c.context}"))
         cexs.append(CexData(c.fingerprint, status, c, e.explanation, tuple(chain_lines(c)), "", primary))
     timing.append(("explain", time.perf_counter() - t))
-
     t = time.perf_counter()
-    session = Z3Session(rlimit)
-    classes = context_classes(model, session)
-    order = tuple(c for _, cs in classes for c in cs)
+    svgs = iter(render_svgs(diagrams))
+    cexs = [replace(c, svg=next(svgs)) if c.primary else c for c in cexs]
+    design = design_comparison(model, report, Z3Session(rlimit))
+    found: dict[str, list[Counterexample]] = {}
+    for e in entries:
+        if e.counterexample.known_bug:
+            found.setdefault(e.counterexample.known_bug, []).append(e.counterexample)
+    timing.append(("diagrams", time.perf_counter() - t))
+    return ProofPart(report, tuple(cexs), {k: tuple(v) for k, v in found.items()},
+                     {k: tuple(v) for k, v in by_cell.items()}, design, tuple(timing))
+
+
+def structure_part(model: Model, rlimit: int) -> StructurePart:
+    """What each call of ``model`` can reach, its op classes, nesting and locks."""
+    from polykfunc.engine.matrix import premise_session, reachable_outcomes
+    from polykfunc.engine.solver import Z3Session
+
+    from .structure import context_classes, lock_graph, lock_uses, nesting_edges, nesting_graph
+    from .svg import render_svgs
+
+    timing: list[tuple[str, float]] = []
+    t = time.perf_counter()
+    premised = premise_session(model, rlimit)   # shared by the enumeration and the lock uses
+    reached = reachable_outcomes(model, rlimit=rlimit, session=premised)
+    timing.append(("matrix", time.perf_counter() - t))
+    t = time.perf_counter()
+    classes = context_classes(model, Z3Session(rlimit))
+    uses = lock_uses(model, premised)
+    nest = nesting_edges(model)
+    diagrams = ([(nesting_graph(model), f"{model.name}: context nesting")] if nest else []) + \
+               ([(lock_graph(model.name, uses), f"{model.name}: locks held and taken")] if uses else [])
+    svgs = iter(render_svgs(diagrams))
+    nest_svg = next(svgs) if nest else ""
+    lock_svg = next(svgs) if uses else ""
+    timing.append(("structure", time.perf_counter() - t))
+    return StructurePart(reached, tuple((lab, tuple(cs)) for lab, cs in classes), tuple(nest), nest_svg,
+                         tuple(uses), lock_svg, tuple(timing))
+
+
+def assemble(model: Model, proof: ProofPart, structure: StructurePart) -> ModelData:
+    """The report's data of ``model`` from its two halves (cheap: no solver)."""
+    from polykfunc.engine.matrix import build_matrix
+
+    matrix = build_matrix(model, report=proof.report, reached=structure.reached)
+    order = tuple(c for _, cs in structure.classes for c in cs)
+    position = {c: i for i, c in enumerate(order)}
     codes = {k.name: _impl_codes(k.impl_names) for k in model.kfuncs}
-    cells = _cells(model, matrix, codes, by_cell)
+    cells = _cells(model, matrix, codes, proof.by_cell)
     set_order = {s.name: i for i, s in enumerate(model.kfunc_sets)}
     groups: dict[str, list[KfuncRow]] = {}
     for k in model.kfuncs:
-        row_cells = sorted(cells.get(k.name, []), key=lambda c: order.index(c.context))
+        row_cells = sorted(cells.get(k.name, []), key=lambda c: position[c.context])
         label = ", ".join(k.sets) if k.sets else "in no kfunc set"
         groups.setdefault(label, []).append(KfuncRow(
             k.name, tuple((code, impl) for impl, code in codes[k.name].items()), k.in_force, k.doc,
@@ -377,55 +445,59 @@ def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_
     kgroups = tuple(KfuncGroup(label, tuple(rows), _aggregate(rows, order)) for label, rows in
                     sorted(groups.items(), key=lambda kv: min((set_order.get(s, 99) for s in kv[0].split(", ")),
                                                               default=99)))
-    uses = lock_uses(model, premised)
-    nest = nesting_edges(model)
-    design = design_comparison(model, report, session)
-    timing.append(("structure", time.perf_counter() - t))
-    t = time.perf_counter()
-    if nest:
-        diagrams.append((nesting_graph(model), f"{model.name}: context nesting"))
-    if uses:
-        diagrams.append((lock_graph(model.name, uses), f"{model.name}: locks held and taken"))
-    svgs = iter(render_svgs(diagrams))   # in the order appended: primary counterexamples, nesting, locks
-    cexs = [replace(c, svg=next(svgs)) if c.primary else c for c in cexs]
-    nest_svg = next(svgs) if nest else ""
-    lock_svg = next(svgs) if uses else ""
-    timing.append(("diagrams", time.perf_counter() - t))
-
-    found: dict[str, list[Counterexample]] = {}
-    for e in entries:
-        if e.counterexample.known_bug:
-            found.setdefault(e.counterexample.known_bug, []).append(e.counterexample)
     bugs = tuple(BugData(b.id, b.title, b.property, b.kfunc,
-                         tuple(dict.fromkeys(c.context for c in found.get(b.id, []) if c.context)) or
+                         tuple(dict.fromkeys(c.context for c in proof.found.get(b.id, ()) if c.context)) or
                          ((b.context,) if b.context else ()),
                          b.fixed_by, b.source.text, b.source.confirmed,
-                         tuple(c.fingerprint for c in found.get(b.id, [])))
+                         tuple(c.fingerprint for c in proof.found.get(b.id, ())))
                  for b in model.known_bugs)
     rules = _rules(model)
     axioms = tuple(RuleRow("axiom", a.name, a.fact.text + (f" ({a.doc})" if a.doc else ""), a.fact.source.text,
                            a.fact.source.confirmed, str(a.fact.where) if a.fact.where else None)
                    for a in model.axioms)
+    timing = dict(proof.timing)
+    timing.update(structure.timing)
     return ModelData(
         model.name, model.kernel, model.commit, model.subsystem, model.description, str(model.path),
-        tuple(display_path(f) for f in model.files), report, tuple((lab, tuple(cs)) for lab, cs in classes), kgroups,
-        matrix.complete, bugs, tuple(cexs), axioms, tuple(_unconfirmed(rules, model)), tuple(rules),
-        tuple(nest), nest_svg, tuple(uses), lock_svg, design, tuple(timing))
+        tuple(display_path(f) for f in model.files), proof.report, structure.classes, kgroups,
+        matrix.complete, bugs, proof.cexs, axioms, tuple(_unconfirmed(rules, model)), tuple(rules),
+        structure.nesting, structure.nesting_svg, structure.lock_uses, structure.lock_svg, proof.design,
+        tuple((name, timing[name]) for name in ("prove", "matrix", "explain", "structure", "diagrams")))
 
 
-#: The models :func:`collect` validated, by path, while it runs. Its workers are forked after
-#: validation, so they inherit these and do not read the model files a second time.
-_VALIDATED: dict[str, Model] = {}
+def model_data(path: str | Path, rlimit: int, cache_dir: str | None = None, use_known: bool = True) -> ModelData:
+    """Everything the report shows about one model (runs the prover, matrix and explanations)."""
+    model = _load(path)
+    return assemble(model, proof_part(model, rlimit, cache_dir, use_known), structure_part(model, rlimit))
 
 
-def _model_data_job(args):
-    return model_data(*args)
+#: Models a worker process has received, by the digest of their pickled form: each job
+#: carries its model (pickled once by :func:`collect`), a worker unpickles it once.
+_RECEIVED: dict[str, Model] = {}
 
 
-def _pool_context():
-    """"fork" where the platform has it (the workers then inherit :data:`_VALIDATED`), else the default."""
-    import multiprocessing
-    return multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+def _received(blob: bytes) -> Model:
+    key = hashlib.sha256(blob).hexdigest()
+    if key not in _RECEIVED:
+        _RECEIVED[key] = pickle.loads(blob)
+    return _RECEIVED[key]
+
+
+def _job(kind: str, args: tuple):
+    """One job of :func:`collect`, in a worker: load a model ("load"), half of a model's data
+    ("proof" or "structure"), or the causes one side of a version diff needs ("causes")."""
+    if kind == "load":
+        return _load(*args)
+    if kind == "inventory":
+        from .oracle import kernel_inventory
+        return kernel_inventory()
+    model = _received(args[0]) if isinstance(args[0], bytes) else args[0]   # in-process: the model itself
+    if kind == "proof":
+        return proof_part(model, *args[1:])
+    if kind == "structure":
+        return structure_part(model, args[1])
+    from .diff import answer_causes
+    return answer_causes(model, *args[1:])
 
 
 # ------------------------------------------------------------------ the whole report
@@ -470,54 +542,104 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     from polykfunc.engine.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
 
     from .design import design_families
-    from .diff import diff_plan, version_diff
+    from .diff import diff_plan, diff_questions, version_diff
     start = time.perf_counter()
     paths = [Path(t) for t in targets]
-    loaded = [overlay_only(load_model(p)) for p in paths]   # validate everything first
     rlimit = rlimit or DEFAULT_RLIMIT
-    work = [(str(p), rlimit, cache_dir, use_known) for p in paths]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(work)))
+    # each model is collected as two halves (proof and structure) that need nothing from each
+    # other, so two workers stay busy even when one model is much larger than the others
+    halves = [(kind, i) for i in range(len(paths)) for kind in ("proof", "structure")]
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(halves)))
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        return _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, progress, oracle, start)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, progress, oracle, start) -> ReportData:
+    from polykfunc import __version__
+    from polykfunc.engine.solver import ENCODING_VERSION, z3_version
+
+    from .design import design_families
+    from .diff import diff_plan, diff_questions, version_diff
+    # every model is validated before any proof (in parallel when there is a pool)
+    loaded = list(pool.map(_job, ["load"] * len(paths), [(str(p),) for p in paths]) if pool
+                  else (_load(p) for p in paths))
+    blobs = [pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL) for m in loaded] if pool else loaded
     plan = diff_plan(loaded)
-    by_name = {m.name: m for m in loaded}
+    parts: dict[tuple[str, int], object] = {}
     done: dict[int, ModelData] = {}
+    questions: dict[tuple[int, int], tuple[list, list]] = {}
+    answers: dict[tuple[int, int, int], dict] = {}   # (diff's old, diff's new, side's model) -> causes
     diffs: dict[tuple[int, int], object] = {}
 
-    def compare_ready() -> None:
-        """Run every planned diff whose two models are collected (while the pool works on the rest).
+    def next_jobs(kind: str, key: tuple, result) -> list[tuple[str, tuple]]:
+        """Record one finished job; returns the jobs it makes possible.
 
-        Each diff asks its own solver sessions, so what it says does not depend on which
-        models the pool happened to finish first."""
-        for a, b in plan:
-            if (a, b) not in diffs and a in done and b in done:
-                diffs[(a, b)] = version_diff(done[a], done[b], by_name[done[a].name], by_name[done[b].name],
-                                             rlimit)
-
-    _VALIDATED.update((str(p), m) for p, m in zip(paths, loaded))
-    try:
-        if jobs > 1:
-            # the largest models first, so a small one never starts last on a busy worker
-            size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
-            order = sorted(range(len(work)), key=lambda i: -size[i])
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context()) as pool:
-                pending = {pool.submit(_model_data_job, work[i]): i for i in order}
-                try:
-                    for fut in as_completed(pending):
-                        done[pending[fut]] = fut.result()
-                        if len(done) < len(work):
-                            compare_ready()
-                except BaseException:
-                    for fut in pending:
-                        fut.cancel()
-                    raise
+        Both halves of a model: assemble it. Both models of a planned diff: ask which causes it
+        needs (one job per side: each side's answers come from its own solver session, so a
+        diff says the same whatever order the pool finishes in). Both sides answered: the diff.
+        """
+        new: list[tuple[str, tuple]] = []
+        if kind in ("proof", "structure"):
+            i = key[0]
+            parts[(kind, i)] = result
+            if ("proof", i) in parts and ("structure", i) in parts:
+                done[i] = assemble(loaded[i], parts.pop(("proof", i)), parts.pop(("structure", i)))
+                for a, b in plan:
+                    if i in (a, b) and a in done and b in done:
+                        questions[(a, b)] = diff_questions(done[a], done[b], loaded[a], loaded[b])
+                        for side, asked in zip((a, b), questions[(a, b)]):
+                            if asked:
+                                new.append(("causes", (a, b, side)))
+                            else:
+                                answers[(a, b, side)] = {}
+                        diff_if_answered(a, b)
         else:
-            for i, w in enumerate(work):
-                done[i] = _model_data_job(w)
-    finally:
-        _VALIDATED.clear()
-    models = tuple(done[i] for i in range(len(work)))
-    if progress:
-        progress("comparing versions")
-    compare_ready()
+            answers[key] = result
+            diff_if_answered(*key[:2])
+        return new
+
+    def diff_if_answered(a: int, b: int) -> None:
+        if (a, b, a) in answers and (a, b, b) in answers:
+            diffs[(a, b)] = version_diff(done[a], done[b], loaded[a], loaded[b], rlimit,
+                                         answers=(answers[(a, b, a)], answers[(a, b, b)]))
+
+    def job_args(kind: str, key: tuple) -> tuple:
+        if kind == "causes":
+            a, b, side = key
+            return (blobs[side], questions[(a, b)][0 if side == a else 1], rlimit)
+        if kind == "proof":
+            return (blobs[key[0]], rlimit, cache_dir, use_known)
+        return (blobs[key[0]], rlimit)
+
+    # the costliest halves first (a proof costs more than the structure of the same model),
+    # so a small one never starts last on a busy worker
+    size = [len(m.kfuncs) * len(m.contexts) for m in loaded]
+    queue = [(kind, (i,)) for kind, i in sorted(halves, key=lambda h: -size[h[1]] * (1.4 if h[0] == "proof" else 1.0))]
+    inventory = None
+    if pool is not None:
+        # with the oracle, the running kernel's BTF is parsed beside the proofs (about a second:
+        # it goes after the two largest halves, so it neither delays them nor ends the run)
+        first = queue[:2] + ([("inventory", ())] if oracle else []) + queue[2:]
+        pending = {pool.submit(_job, kind, () if kind == "inventory" else job_args(kind, key)): (kind, key)
+                   for kind, key in first}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: pending[f]):
+                kind, key = pending.pop(fut)
+                if kind == "inventory":
+                    inventory = fut.result()
+                    continue
+                for job in next_jobs(kind, key, fut.result()):
+                    pending[pool.submit(_job, job[0], job_args(*job))] = job
+    else:
+        while queue:
+            kind, key = queue.pop(0)
+            queue += next_jobs(kind, key, _job(kind, job_args(kind, key)))
+    models = tuple(done[i] for i in range(len(paths)))
     diffs = tuple(diffs[p] for p in plan)
     families = tuple(design_families(models))
     oracle_data = None
@@ -525,7 +647,7 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
         from .oracle import oracle_section
         if progress:
             progress("probing the running kernel's verifier")
-        oracle_data = oracle_section(loaded, jobs)
+        oracle_data = oracle_section(loaded, workers, inventory)
     changed: dict[str, dict[str, str]] = {}
     for d in diffs:
         for ch in d.changes:

@@ -249,6 +249,50 @@ class _Decider:
         return None
 
 
+Question = tuple[str, str, str]   # (kfunc, context, outcome): why does this call get that outcome?
+
+
+class _Recorder:
+    """Stands in for a decider to learn which questions a diff asks (in the order it asks them)."""
+
+    def __init__(self):
+        self.asked: dict[Question, None] = {}
+
+    def cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
+        self.asked.setdefault((kfunc, context, outcome))
+        return Cause(when, None, "")
+
+
+class _Answered:
+    """A decider whose answers were computed elsewhere (:func:`answer_causes`)."""
+
+    def __init__(self, answers: dict[Question, Cause | None]):
+        self.answers = answers
+
+    def cause(self, kfunc: str, context: str, outcome: str, when: str) -> Cause | None:
+        c = self.answers[(kfunc, context, outcome)]
+        return None if c is None else Cause(f"{when}: {c.text}", c.commit, c.source, c.where)
+
+
+def diff_questions(old, new, old_model: Model, new_model: Model) -> tuple[list[Question], list[Question]]:
+    """The questions :func:`version_diff` of these models asks each side's decider, in order.
+
+    Answer them with :func:`answer_causes` (anywhere: another process holds the same model)
+    and pass the answers to :func:`version_diff`; the diff is then the same as if it had
+    asked its own deciders.
+    """
+    recorders = {old_model.name: _Recorder(), new_model.name: _Recorder()}
+    version_diff(old, new, old_model, new_model, 0, recorders)  # type: ignore[arg-type]
+    return list(recorders[old_model.name].asked), list(recorders[new_model.name].asked)
+
+
+def answer_causes(model: Model, questions: list[Question], rlimit: int) -> dict[Question, Cause | None]:
+    """Answer ``questions`` about ``model`` (from :func:`diff_questions`) with a fresh decider,
+    in order: the answers depend only on the model and the questions."""
+    decider = _Decider(model, rlimit)
+    return {q: decider._cause(*q) for q in questions}
+
+
 def _renames(old_model: Model, new_model: Model, removed: set[str], added: set[str]) -> list[tuple[str, str]]:
     out = []
     for k in new_model.kfuncs:
@@ -262,11 +306,14 @@ def _renames(old_model: Model, new_model: Model, removed: set[str], added: set[s
 
 
 def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int,
-                 deciders: dict[str, _Decider] | None = None) -> VersionDiff:
+                 deciders: dict[str, _Decider] | None = None,
+                 answers: tuple[dict, dict] | None = None) -> VersionDiff:
     """Compare two collected models (:class:`~polykfunc.report.data.ModelData`) cell by cell.
 
     ``deciders`` (model name -> decider) lets consecutive diffs share the middle model's answers;
     the answers then depend on the order the diffs run in (each is a true cause, not always the same one).
+    ``answers`` (old side, new side) are :func:`answer_causes` of :func:`diff_questions`: no
+    solver is asked here then.
     """
     old_k, new_k = set(old.kfunc_names), set(new.kfunc_names)
     removed, added = old_k - new_k, new_k - old_k
@@ -278,6 +325,8 @@ def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int,
     old_bugs = {b.id: b for b in old.bugs if b.found}
     new_bugs = {b.id: b for b in new.bugs if b.found}
     deciders = {} if deciders is None else deciders
+    if answers is not None:
+        deciders = {old_model.name: _Answered(answers[0]), new_model.name: _Answered(answers[1])}
     for m in (old_model, new_model):
         if m.name not in deciders:
             deciders[m.name] = _Decider(m, rlimit)

@@ -101,21 +101,35 @@ def _model_row(c) -> OracleModel:
                        c.absent_kfuncs, tuple(rows))
 
 
-def oracle_section(models: list[Model], jobs: int | None = None) -> OracleSection:
-    """Probe the running kernel for the kfuncs of ``models`` and compare each model (see module doc)."""
+def kernel_inventory():
+    """The running kernel's kfunc inventory, or the one-line reason there is no oracle section.
+
+    The slow, model-independent part of :func:`oracle_section` (parsing the kernel's BTF): a
+    report runs it beside the models' proofs and passes the result in.
+    """
     from polykfunc.oracle.syscall import permission_problem
     why = permission_problem()
     if why is not None:
-        return absent(why)
+        return why
+    from polykfunc.oracle.inventory import InventoryError, read_inventory
+    try:
+        return read_inventory()
+    except InventoryError as e:
+        return f"the oracle cannot read this kernel's kfuncs: {e}"
+
+
+def oracle_section(models: list[Model], jobs: int | None = None, inventory=None) -> OracleSection:
+    """Probe the running kernel for the kfuncs of ``models`` and compare each model (see module doc).
+
+    ``inventory`` is :func:`kernel_inventory`'s answer when it was computed already.
+    """
+    inv = kernel_inventory() if inventory is None else inventory
+    if isinstance(inv, str):
+        return absent(inv)
     from polykfunc.oracle.compare import compare
     from polykfunc.oracle.contexts import CONTEXTS
-    from polykfunc.oracle.inventory import InventoryError, read_inventory
     from polykfunc.oracle.local import detect
     from polykfunc.oracle.runner import run
-    try:
-        inv = read_inventory()
-    except InventoryError as e:
-        return absent(f"the oracle cannot read this kernel's kfuncs: {e}")
     names = tuple(dict.fromkeys(k.name for m in models for k in m.kfuncs if inv.kfunc(k.name) is not None))
     if not names:
         return absent(f"Linux {inv.release} has none of the report's kfuncs: nothing for its verifier to answer")
