@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 
+import jinja2
 from markupsafe import Markup, escape
 
 from .citations import commit_url, is_commit, segments
@@ -44,8 +45,14 @@ def commit(hash_: str | None) -> Markup:
     return Markup('<a class="commit" href="{}" rel="noreferrer"><code>{}</code></a>').format(commit_url(hash_), hash_)
 
 
-def render_html(data: ReportData) -> str:
-    """The report as one HTML document (UTF-8 text)."""
+@functools.lru_cache(maxsize=1)
+def template() -> jinja2.Template:
+    """The compiled page template (compiled once per process)."""
     env = environment(autoescape=True)
     env.filters.update(cite=cite, commit=commit, slug=slug)
-    return env.get_template("report.html.j2").render(r=data)
+    return env.get_template("report.html.j2")
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one HTML document (UTF-8 text)."""
+    return template().render(r=data)

@@ -8,6 +8,10 @@ contexts grouped by outcome, since a 60 x 40 grid does not survive plain text.
 
 from __future__ import annotations
 
+import functools
+
+import jinja2
+
 from polykfunc.counterexamples.graph import to_mermaid
 
 from .citations import commit_url, is_commit, segments
@@ -66,9 +70,15 @@ def _mermaid(model_data, which: str) -> str:
     return to_mermaid(g) if g.nodes else ""
 
 
-def render_markdown(data: ReportData) -> str:
-    """The report as GitHub-flavoured Markdown text."""
+@functools.lru_cache(maxsize=1)
+def template() -> jinja2.Template:
+    """The compiled Markdown template (compiled once per process)."""
     env = environment(autoescape=False)
     env.filters.update(md=md_escape, code=md_code, cite=md_cite, commit=md_commit)
     env.globals.update(row_outcomes=_row_outcomes, mermaid=_mermaid)
-    return env.get_template("report.md.j2").render(r=data)
+    return env.get_template("report.md.j2")
+
+
+def render_markdown(data: ReportData) -> str:
+    """The report as GitHub-flavoured Markdown text."""
+    return template().render(r=data)
