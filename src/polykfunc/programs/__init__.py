@@ -10,16 +10,32 @@
 docs/programs.md and docs/designs.md describe each in full.
 """
 
-from .callgraph import ProgramGraph, Reach, SiteContext, from_object, reaching_contexts, site_contexts
-from .checkprog import ContextCheck, ProgramReport, SiteReport, check_graph, check_object, check_parsed
-from .designs import DesignTable, compare
-from .elf import BpfObject, ObjectError, read_object
-from .locks import LockReport, check_locks
-from .nesting import NestingReport, check_nesting, nesting_graph
+import importlib
 
-__all__ = [
-    "BpfObject", "ContextCheck", "DesignTable", "LockReport", "NestingReport", "ObjectError", "ProgramGraph",
-    "ProgramReport", "Reach", "SiteContext", "SiteReport", "check_graph", "check_locks", "check_nesting",
-    "check_object", "check_parsed", "compare", "from_object", "nesting_graph", "reaching_contexts",
-    "read_object", "site_contexts",
-]
+#: public name -> the submodule that defines it. Submodules load on first use (PEP 562), so
+#: code that needs only one of them (the oracle reads BTF with ``programs.btf``) does not pay
+#: for networkx and the checker.
+_WHERE = {
+    "ProgramGraph": "callgraph", "Reach": "callgraph", "SiteContext": "callgraph", "from_object": "callgraph",
+    "reaching_contexts": "callgraph", "site_contexts": "callgraph",
+    "ContextCheck": "checkprog", "ProgramReport": "checkprog", "SiteReport": "checkprog",
+    "check_graph": "checkprog", "check_object": "checkprog", "check_parsed": "checkprog",
+    "DesignTable": "designs", "compare": "designs",
+    "BpfObject": "elf", "ObjectError": "elf", "read_object": "elf",
+    "LockReport": "locks", "check_locks": "locks",
+    "NestingReport": "nesting", "check_nesting": "nesting", "nesting_graph": "nesting",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
