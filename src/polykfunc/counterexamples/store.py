@@ -10,6 +10,7 @@ The format is documented in docs/counterexample-format.md.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -72,6 +73,13 @@ def make_entry(model, cex: Counterexample, explanation: Explanation | None) -> E
                  {"polykfunc": __version__, "z3": z3_version()})
 
 
+@functools.lru_cache(maxsize=1024)
+def _portable_absolute(path: str) -> str:
+    """:func:`_portable` of an absolute path, once per path (a report prints thousands of places
+    in a few hundred files)."""
+    return _portable(path)
+
+
 def _portable(path) -> str:
     p = Path(path).resolve()
     try:
@@ -94,7 +102,7 @@ def shown_file(text: str) -> str:
     file, sep, line = text.rpartition(":")
     if not (sep and line.isdigit()):
         file, sep, line = text, "", ""
-    portable = _portable(file) if Path(file).is_absolute() else file
+    portable = _portable_absolute(file) if Path(file).is_absolute() else file
     if portable.startswith("bundled:"):
         return BUNDLED_SHOWN + portable[len("bundled:"):] + sep + line
     return text

@@ -564,9 +564,13 @@ def _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, 
 
     from .design import design_families
     from .diff import diff_plan, diff_questions, version_diff
-    # every model is validated before any proof (in parallel when there is a pool)
-    loaded = list(pool.map(_job, ["load"] * len(paths), [(str(p),) for p in paths]) if pool
-                  else (_load(p) for p in paths))
+    # every model is validated before any proof; with a pool, this process loads the first
+    # while the workers load the others (the first invalid one, in the order given, is raised)
+    if pool is not None:
+        loading = [pool.submit(_job, "load", (str(p),)) for p in paths[1:]]
+        loaded = [_load(paths[0])] + [f.result() for f in loading]
+    else:
+        loaded = [_load(p) for p in paths]
     blobs = [pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL) for m in loaded] if pool else loaded
     plan = diff_plan(loaded)
     parts: dict[tuple[str, int], object] = {}
