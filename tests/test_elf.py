@@ -90,3 +90,43 @@ def test_missing_file(tmp_path):
 def test_btf_with_a_bad_magic_is_refused():
     with pytest.raises(B.BTFError, match="magic"):
         B.parse_btf(struct.pack("<HBBIIIII", 0x1234, 1, 0, 24, 0, 0, 0, 0))
+
+
+def _same_reading(eager, indexed):
+    assert len(indexed) == len(eager.types)
+    assert all(indexed.type(i) == eager.type(i) for i in range(len(eager.types) + 1))
+    assert all(indexed.ids(k) == eager.ids(k) for k in range(1, 20))
+    for name in {t.name for t in eager.types[1:] if t is not None and t.name}:
+        for kind in (B.FUNC, B.STRUCT, B.TYPEDEF, B.VAR, B.DATASEC):
+            assert indexed.named(name, kind) == eager.named(name, kind)
+
+
+def test_the_on_demand_btf_reader_reads_what_the_full_parse_reads(bpf_object):  # noqa: F811
+    from elftools.elf.elffile import ELFFile
+    for name in ("good", "bad_async"):
+        with open(bpf_object(name), "rb") as fh:
+            data = ELFFile(fh).get_section_by_name(".BTF").data()
+        _same_reading(B.parse_btf(data), B.IndexedBTF(data))
+
+
+def test_the_on_demand_btf_reader_on_the_running_kernel():
+    from pathlib import Path
+    vmlinux = Path("/sys/kernel/btf/vmlinux")
+    if not vmlinux.is_file():
+        pytest.skip("this kernel has no /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)")
+    data = vmlinux.read_bytes()
+    eager, indexed = B.parse_btf(data), B.IndexedBTF(data)
+    step = max(1, len(eager.types) // 5000)   # a sample: every type would take a minute
+    assert len(indexed) == len(eager.types)
+    assert all(indexed.type(i) == eager.type(i) for i in range(1, len(eager.types), step))
+    assert indexed.ids(B.DECL_TAG) == eager.ids(B.DECL_TAG)
+    for name in ("task_struct", "bpf_prog", "btf_trace_sched_switch", "bpf_lsm_file_open"):
+        for kind in (B.STRUCT, B.FUNC, B.TYPEDEF):
+            assert indexed.named(name, kind) == eager.named(name, kind)
+
+
+def test_truncated_btf_is_refused_by_the_on_demand_reader():
+    header = struct.pack("<HBBIIIII", B.BTF_MAGIC, 1, 0, 24, 0, 12, 12, 1)
+    record = struct.pack("<III", 0, (B.INT << 24), 4)          # an INT without its 4 extra bytes
+    with pytest.raises(B.BTFError, match="ends inside type 1"):
+        B.IndexedBTF(header + record + b"\0")

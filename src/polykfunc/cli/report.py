@@ -62,7 +62,7 @@ def write_report(data, path: str | Path) -> Path:
 @click.option("--rlimit", type=click.IntRange(min=1), default=None,
               help="z3 resource limit per check (deterministic; default 20000000).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Models collected in parallel (default: number of CPUs).")
+              help="Worker processes (default: number of CPUs); the report is the same for any N.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
               help="Reuse unchanged obligations' results from here (default: .polykfunc/cache).")
 @click.option("--no-cache", is_flag=True, help="Solve every obligation; neither read nor write the cache.")

@@ -2,9 +2,17 @@
 
 :func:`collect` proves each target model (through the proof cache), builds its verdict matrix,
 explains its counterexamples, and computes the structure views (op classes, nesting, locks) and
-the design comparison; models are collected in parallel processes. Consecutive targets of the
-same subsystem are then compared (:mod:`polykfunc.report.diff`). Everything here is frozen
-dataclasses of strings, numbers and tuples: the renderers only format it.
+the design comparison. Consecutive targets of the same subsystem are compared
+(:mod:`polykfunc.report.diff`). Everything here is frozen dataclasses of strings, numbers and
+tuples: the renderers only format it.
+
+With several processes (``jobs``), each model is collected as two halves that need nothing from
+each other (:func:`proof_part`: proof, explanations, design; :func:`structure_part`: reachable
+outcomes, op classes, nesting, locks), :func:`assemble` joins them, and a version diff's
+questions go to the pool as soon as both its models are assembled (:func:`diff_questions` of
+:mod:`~polykfunc.report.diff`, one fresh solver session per side). Every answer depends only on
+its model and question, never on which process or in which order it ran: the report is the
+same for any ``jobs``.
 """
 
 from __future__ import annotations
