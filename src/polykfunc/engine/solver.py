@@ -8,6 +8,7 @@ A deterministic resource limit (z3's ``rlimit``) bounds every check; wall-clock 
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Iterable
@@ -210,18 +211,33 @@ class Z3Session:
         return _Frame(self, sorted(variables, key=lambda v: v.key))
 
     def _value(self, m: z3.ModelRef, v: Var) -> Value:
+        # what m.eval(term, model_completion=True) gives, read through z3's C API: a model is
+        # read for dozens of variables after every satisfiable check
+        ref, model = self.ctx.ref(), m.model
         term = self.term(v)
         t = v.type
         if isinstance(t, FlagsType):
             return frozenset(name for name, b in term.items()  # type: ignore[union-attr]
-                             if z3.is_true(m.eval(b, model_completion=True)))
-        val = m.eval(term, model_completion=True)  # type: ignore[arg-type]
+                             if z3.Z3_get_bool_value(ref, _evaluated(ref, model, b)) == z3.Z3_L_TRUE)
+        val = _evaluated(ref, model, term)
         if isinstance(t, BoolType):
-            return z3.is_true(val)
-        n = val.as_long()  # type: ignore[union-attr]
+            return z3.Z3_get_bool_value(ref, val) == z3.Z3_L_TRUE
+        out = ctypes.c_longlong()
+        if z3.Z3_get_numeral_int64(ref, val, ctypes.byref(out)):
+            n = out.value
+        else:  # pragma: no cover - every declared range fits in 64 bits
+            n = int(z3.Z3_get_numeral_string(ref, val))
         if isinstance(t, EnumType):
             return t.values[n]
         return n
+
+
+def _evaluated(ref, model, term):
+    """``term``'s value in ``model`` (completed), as a raw z3 AST: valid for the next API call only."""
+    r = (z3.Ast * 1)()
+    if not z3.Z3_model_eval(ref, model, term.as_ast(), True, r):
+        raise z3.Z3Exception("failed to evaluate expression in the model")
+    return r[0]
 
 
 class _LazyValues(Mapping):
