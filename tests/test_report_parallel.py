@@ -106,3 +106,25 @@ def test_reading_btf_for_the_oracle_does_not_load_the_program_checker():
     assert out.strip() == "False"
     from polykfunc.programs import check_object, compare, read_object  # the package's API still works
     assert callable(check_object) and callable(compare) and callable(read_object)
+
+
+def test_encoding_through_the_c_api_builds_the_terms_of_z3s_python_operators():
+    """The encoder builds terms with z3's C API; they must be the very terms z3's Python
+    operators build (same argument order too), or the solver's answers would change."""
+    import z3
+    from polykfunc.engine.solver import Z3Session
+    from polykfunc.model.expr import Arith, BOOL, Implies, Ite, Not
+    x, y, b = Var("state", "x", IntType(0, 7)), Var("state", "y", IntType(0, 7)), Var("state", "b", BOOL)
+    four = Const(4, INT)
+    s = Z3Session()
+    X, Y, B = z3.Int("state.x", s.ctx), z3.Int("state.y", s.ctx), z3.Bool("state.b", s.ctx)
+    F = z3.IntVal(4, s.ctx)
+    cases = {
+        Cmp("<", x, four): X < F, Cmp("<", four, x): F < X, Cmp(">=", x, y): X >= Y, Cmp("!=", x, four): X != F,
+        Cmp("==", x, four): X == F, Cmp("==", b, Const(True, BOOL)): B == z3.BoolVal(True, s.ctx),
+        Not(b): z3.Not(B), Implies(b, Cmp("<=", x, y)): z3.Implies(B, X <= Y),
+        Ite(b, x, four): z3.If(B, X, F), Ite(b, b, Not(b)): z3.If(B, B, z3.Not(B)),
+        Cmp("==", Arith("+", x, four), Arith("-", y, x)): X + F == Y - X,
+    }
+    for expr, term in cases.items():
+        assert s.encode(expr).sexpr() == term.sexpr(), expr

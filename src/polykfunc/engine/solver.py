@@ -39,6 +39,11 @@ class Answer:
     reason: str = ""                  # z3's reason, when unknown
 
 
+#: comparison operator -> the z3 C function that builds it
+_CMP = {"==": z3.Z3_mk_eq, "<": z3.Z3_mk_lt, "<=": z3.Z3_mk_le, ">": z3.Z3_mk_gt, ">=": z3.Z3_mk_ge}
+_REFLECTED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 class Z3Session:
     """Encode and check formulas over one model's variables."""
 
@@ -133,23 +138,37 @@ class Z3Session:
             return term
         if isinstance(e, FlagTest):
             return self.term(e.var)[e.member]  # type: ignore[index]
+        # the nodes below are built with z3's C API: the terms z3's Python operators build
+        # (operands of a node always have the same sort here: the model is type-checked), without
+        # their per-call coercion, which dominated encoding
+        ref = c.ref()
         if isinstance(e, Not):
-            return z3.Not(self.encode(e.arg), c)
+            return z3.BoolRef(z3.Z3_mk_not(ref, self.encode(e.arg).as_ast()), c)
         if isinstance(e, And):
             return self._nary(z3.Z3_mk_and, [self.encode(a) for a in e.args], True)
         if isinstance(e, Or):
             return self._nary(z3.Z3_mk_or, [self.encode(a) for a in e.args], False)
         if isinstance(e, Implies):
-            return z3.Implies(self.encode(e.lhs), self.encode(e.rhs), c)
+            return z3.BoolRef(z3.Z3_mk_implies(ref, self.encode(e.lhs).as_ast(), self.encode(e.rhs).as_ast()), c)
         if isinstance(e, Cmp):
-            a, b = self.encode(e.lhs), self.encode(e.rhs)
-            return {"==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b,
-                    "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b}[e.op]()
+            lhs, rhs = self.encode(e.lhs), self.encode(e.rhs)
+            op = e.op
+            if type(rhs) is not type(lhs) and isinstance(rhs, type(lhs)):
+                # Python gives a right operand of a subclass (a numeral against a variable) the
+                # first say: ``x < 4`` became z3's (> 4 x). Kept, so answers stay the same.
+                lhs, rhs, op = rhs, lhs, _REFLECTED[op]
+            a, b = lhs.as_ast(), rhs.as_ast()
+            if op == "!=":
+                return z3.BoolRef(z3.Z3_mk_distinct(ref, 2, (z3.Ast * 2)(a, b)), c)
+            return z3.BoolRef(_CMP[op](ref, a, b), c)
         if isinstance(e, Arith):
-            a, b = self.encode(e.lhs), self.encode(e.rhs)
-            return a + b if e.op == "+" else a - b
+            pair = (z3.Ast * 2)(self.encode(e.lhs).as_ast(), self.encode(e.rhs).as_ast())
+            return z3.ArithRef((z3.Z3_mk_add if e.op == "+" else z3.Z3_mk_sub)(ref, 2, pair), c)
         if isinstance(e, Ite):
-            return z3.If(self.encode(e.cond), self.encode(e.then), self.encode(e.other), c)
+            cond = self.encode(e.cond)   # cond, then, other: the order z3.If encodes them in
+            then = self.encode(e.then)
+            term = z3.Z3_mk_ite(ref, cond.as_ast(), then.as_ast(), self.encode(e.other).as_ast())
+            return z3.BoolRef(term, c) if isinstance(then, z3.BoolRef) else z3.ArithRef(term, c)
         raise TypeError(f"unknown expression node {e!r}")  # pragma: no cover
 
     def _nary(self, make, args: list, empty: bool):
