@@ -546,11 +546,7 @@ def collect(targets: Iterable[str | Path], *, rlimit: int | None = None, jobs: i
     Raises :class:`~polykfunc.errors.SpecError` for an invalid model (before any proof) and
     :class:`~polykfunc.errors.InternalError` if polykfunc contradicts itself.
     """
-    from polykfunc import __version__
-    from polykfunc.engine.solver import DEFAULT_RLIMIT, ENCODING_VERSION, z3_version
-
-    from .design import design_families
-    from .diff import diff_plan, diff_questions, version_diff
+    from polykfunc.engine.solver import DEFAULT_RLIMIT
     start = time.perf_counter()
     paths = [Path(t) for t in targets]
     rlimit = rlimit or DEFAULT_RLIMIT
@@ -633,8 +629,8 @@ def _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, 
     queue = [(kind, (i,)) for kind, i in sorted(halves, key=lambda h: -size[h[1]] * (1.4 if h[0] == "proof" else 1.0))]
     inventory = None
     if pool is not None:
-        # with the oracle, the running kernel's BTF is parsed beside the proofs (about a second:
-        # it goes after the two largest halves, so it neither delays them nor ends the run)
+        # with the oracle, the running kernel's BTF is read beside the proofs (a few tenths of a
+        # second: it goes after the two largest halves, so it neither delays them nor ends the run)
         first = queue[:2] + ([("inventory", ())] if oracle else []) + queue[2:]
         pending = {pool.submit(_job, kind, () if kind == "inventory" else job_args(kind, key)): (kind, key)
                    for kind, key in first}
