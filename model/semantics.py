@@ -83,10 +83,6 @@ def registered(model: Model, kfunc: Kfunc) -> Expr:
     return disj(*parts)
 
 
-#: id(model) -> (model, {(sets, flags): specialised filters}); the model is kept so its id stays its own
-_SPECIALISED: dict[int, tuple[Model, dict]] = {}
-
-
 def specialised_filters(model: Model, kfunc: Kfunc) -> tuple[tuple[Expr, tuple[Expr, ...]], ...]:
     """For each filter of ``model`` (in order): when it applies to ``kfunc`` and each rule's
     condition, with the filter's ``set.X``/``flag.Y`` variables replaced by what ``kfunc`` is.
@@ -94,16 +90,12 @@ def specialised_filters(model: Model, kfunc: Kfunc) -> tuple[tuple[Expr, tuple[E
     They depend only on the kfunc's sets and flags, so they are computed once per (model,
     sets, flags): every outcome formula and every concrete decision of a model reuses them.
     """
-    entry = _SPECIALISED.get(id(model))
-    if entry is None or entry[0] is not model:
-        if len(_SPECIALISED) > 64:   # a long-lived process (the test suite) loads many models
-            _SPECIALISED.clear()
-        entry = _SPECIALISED[id(model)] = (model, {})
+    memo = model.derived("specialised filters")
     key = (frozenset(kfunc.sets), frozenset(kfunc.flags))
-    got = entry[1].get(key)
+    got = memo.get(key)
     if got is None:
         refs = _kfunc_refs(model, kfunc)
-        got = entry[1][key] = tuple((substitute(f.applies, refs),
+        got = memo[key] = tuple((substitute(f.applies, refs),
                                      tuple(substitute(rule.when.expr, refs) for rule in f.rules))
                                     for f in model.filters)
     return got

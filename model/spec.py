@@ -247,3 +247,13 @@ class Model:
     @property
     def context_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.contexts)
+
+    def derived(self, kind: str) -> dict:
+        """A dict, kept on this (immutable) model, for values computed from it under ``kind``:
+        a layer memoises what it derives once per model without a global table. It is not
+        part of the model's equality."""
+        memo = self.__dict__.get("_derived")
+        if memo is None:
+            memo = {}
+            object.__setattr__(self, "_derived", memo)
+        return memo.setdefault(kind, {})

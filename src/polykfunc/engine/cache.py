@@ -123,18 +123,12 @@ def obligation_digest(model: Model, ob: Obligation) -> str:
     ])
 
 
-#: id(model) -> (model, digest of its declared variables); the model is kept so its id stays its own
-_VARS_DIGEST: dict[int, tuple[Model, str]] = {}
-
-
 def _vars_digest(model: Model) -> str:
     """A digest of every declared variable (name and type) of ``model``, once per model."""
-    hit = _VARS_DIGEST.get(id(model))
-    if hit is None or hit[0] is not model:
-        if len(_VARS_DIGEST) > 64:
-            _VARS_DIGEST.clear()
-        hit = _VARS_DIGEST[id(model)] = (model, _sha([[v.ns, v.name, _type_canon(v.type)] for v in model.vars]))
-    return hit[1]
+    memo = model.derived("cache")
+    if "vars" not in memo:
+        memo["vars"] = _sha([[v.ns, v.name, _type_canon(v.type)] for v in model.vars])
+    return memo["vars"]
 
 
 def cache_key(model: Model, ob: Obligation, rlimit: int) -> str:

@@ -310,10 +310,10 @@ def version_diff(old, new, old_model: Model, new_model: Model, rlimit: int,
                  answers: tuple[dict, dict] | None = None) -> VersionDiff:
     """Compare two collected models (:class:`~polykfunc.report.data.ModelData`) cell by cell.
 
-    ``deciders`` (model name -> decider) lets consecutive diffs share the middle model's answers;
-    the answers then depend on the order the diffs run in (each is a true cause, not always the same one).
-    ``answers`` (old side, new side) are :func:`answer_causes` of :func:`diff_questions`: no
-    solver is asked here then.
+    Each side's causes come from a fresh solver session, unless ``deciders`` (model name ->
+    anything with the decider's ``cause``) stands in for it (:func:`diff_questions` records the
+    questions that way) or ``answers`` (old side, new side: :func:`answer_causes` of
+    :func:`diff_questions`) holds them already; no solver is asked here then.
     """
     old_k, new_k = set(old.kfunc_names), set(new.kfunc_names)
     removed, added = old_k - new_k, new_k - old_k
