@@ -18,7 +18,8 @@ TOOLS = {
     "clang": (("clang",), "clang llvm", "rebuilding the BPF test objects (tests/test_bpf_objects.py)"),
     "chromium": (("chromium", "chromium-browser", "google-chrome", "chrome"), "chromium",
                  "the report in a headless browser (tests/test_report_browser.py)"),
-    "dot": (("dot",), "graphviz", "`cex graph --format svg` (tests/test_cex_cli.py)"),
+    "dot": (("dot",), "graphviz", "`cex graph --format svg` (tests/test_cex_cli.py), the report's batched "
+                                  "diagrams (tests/test_report_parallel.py)"),
 }
 
 
