@@ -103,14 +103,18 @@ def reachable_outcomes(model: Model, kfuncs=None, rlimit: int = DEFAULT_RLIMIT,
     # state per context already shows
     outs = {kname: sem.outcome(model, model.kfunc(kname)) for kname in names}
     distinct = list(dict.fromkeys(outs.values()))
-    known = _seeds(model, session, distinct)   # every formula's pairs seen so far, on concrete states
+    # a state is read for what decides any formula (and the context): the other variables are free
+    needed: dict = {}
+    for out in distinct:
+        needed.update(_needed(model, out))
+    known = _seeds(model, session, distinct, needed)   # every formula's pairs seen so far, on concrete states
     enumerated: dict = {}
     codes: dict[str, dict[str, frozenset[int]]] = {}
     finished: dict[str, bool] = {}
     for kname in names:
         out = outs[kname]
         if out not in enumerated:
-            enumerated[out] = _reachable(model, session, out, kname, known)
+            enumerated[out] = _reachable(model, session, out, kname, known, needed)
         finished[kname] = enumerated[out]
         codes[kname] = {ctx: frozenset(known[out][ctx]) for ctx in model.context_names}
     return Reached(model.name, tuple(names), codes, finished)
@@ -181,17 +185,15 @@ def _needed(model: Model, out) -> dict:
     return needed
 
 
-def _seeds(model: Model, session: Z3Session, outs: list) -> dict:
+def _seeds(model: Model, session: Z3Session, outs: list, wanted: dict) -> dict:
     """For each outcome formula, the (context -> codes) that one state of each context shows.
 
-    One check per context (not per formula and context): the state's values decide every
-    formula by concrete evaluation. A context the solver gives up on has no seed; the
-    enumeration of :func:`_reachable` still visits it.
+    One check per context (not per formula and context): the state's values (read for
+    ``wanted``, the variables of every formula) decide every formula by concrete evaluation.
+    A context the solver gives up on has no seed; the enumeration of :func:`_reachable`
+    still visits it.
     """
     cv = sem.context_var(model)
-    wanted: dict = {}
-    for out in outs:
-        wanted.update(_needed(model, out))
     seeds: dict = {out: {c: set() for c in model.context_names} for out in outs}
     for ctx in model.context_names:
         ans = session.check([eq(cv, Const(ctx, cv.type))], [wanted[k] for k in sorted(wanted)])
@@ -202,22 +204,18 @@ def _seeds(model: Model, session: Z3Session, outs: list) -> dict:
     return seeds
 
 
-def _reachable(model: Model, session: Z3Session, out, kname: str, known: dict) -> bool:
+def _reachable(model: Model, session: Z3Session, out, kname: str, known: dict, needed: dict) -> bool:
     """Complete ``known[out]`` (context -> outcome codes) with every (context, code) some
     runtime state reaches; returns whether the enumeration finished (False: the solver gave up).
 
     ``known`` maps every outcome formula of the matrix to the pairs already seen on concrete
     states; z3 is asked only for the others of ``out``, until it proves there are none. Each
-    state z3 finds is read for the variables of every formula, and every formula is evaluated
+    state z3 finds is read for ``needed`` (the variables of every formula), and every formula is evaluated
     on it: a pair one kfunc's enumeration finds is never asked for again by another. Each pair
     is confirmed by concrete evaluation; a disagreement raises InternalError.
     """
     cv = sem.context_var(model)
     reached = known[out]
-    # read what decides the outcomes (and the context): the other variables are free
-    needed: dict = {}
-    for other in known:
-        needed.update(_needed(model, other))
 
     def block(ctx: str, code: int):
         return neg(conj(eq(cv, Const(ctx, cv.type)), eq(out, int_const(code))))

@@ -616,6 +616,8 @@ def _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, 
                                          answers=(answers[(a, b, a)], answers[(a, b, b)]))
 
     def job_args(kind: str, key: tuple) -> tuple:
+        if kind == "inventory":
+            return ()
         if kind == "causes":
             a, b, side = key
             return (blobs[side], questions[(a, b)][0 if side == a else 1], rlimit)
@@ -632,8 +634,7 @@ def _collect(pool, paths, rlimit, workers, halves, cache_dir, use_known, title, 
         # with the oracle, the running kernel's BTF is read beside the proofs (a few tenths of a
         # second: it goes after the two largest halves, so it neither delays them nor ends the run)
         first = queue[:2] + ([("inventory", ())] if oracle else []) + queue[2:]
-        pending = {pool.submit(_job, kind, () if kind == "inventory" else job_args(kind, key)): (kind, key)
-                   for kind, key in first}
+        pending = {pool.submit(_job, kind, job_args(kind, key)): (kind, key) for kind, key in first}
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in sorted(finished, key=lambda f: pending[f]):
